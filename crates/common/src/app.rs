@@ -1,0 +1,139 @@
+//! Composing services into one HTTP application with the shared middleware.
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus::Registry;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use utoipa::openapi::OpenApi as Document;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::config::HttpConfig;
+use crate::error::{self, error_response};
+use crate::health::{self, Health};
+use crate::metrics::{self, HttpMetrics};
+use crate::request_id::{self, X_REQUEST_ID};
+use crate::{openapi, telemetry};
+
+/// What the services running in one process share.
+#[derive(Clone)]
+pub struct Process {
+    /// Names the process in metrics and logs: a service name, or `site` for the whole site.
+    pub name: &'static str,
+    /// The process's one metric registry.
+    pub registry: Registry,
+    /// Readiness checks and the draining flag.
+    pub health: Health,
+    /// Cancelled when the process is asked to stop; background tasks watch it to finish up.
+    pub stopping: CancellationToken,
+}
+
+impl Process {
+    /// A process with a fresh registry (process metrics included).
+    pub fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            registry: metrics::registry(),
+            health: Health::default(),
+            stopping: CancellationToken::new(),
+        }
+    }
+}
+
+/// One service's routes and OpenAPI document, before the shared middleware.
+pub struct ServiceRoutes {
+    /// The service's name, as in its paths `/api/<name>/…`.
+    pub name: &'static str,
+    /// One paragraph for the top of its OpenAPI document.
+    pub description: &'static str,
+    /// The routes, with their state applied.
+    pub router: Router,
+    /// The document describing them.
+    pub openapi: Document,
+}
+
+impl ServiceRoutes {
+    /// Splits an `OpenApiRouter` into routes and document.
+    pub fn new(name: &'static str, description: &'static str, api: OpenApiRouter) -> Self {
+        let (router, openapi) = api.split_for_parts();
+        Self {
+            name,
+            description,
+            router,
+            openapi,
+        }
+    }
+}
+
+/// The whole application: the services' routes, each one's docs, health, `/metrics`, and the
+/// middleware every request passes, outermost first: request id → error shape → log →
+/// metrics → timeout → CORS → body limit → panic catcher.
+pub fn build(process: &Process, http: &HttpConfig, services: Vec<ServiceRoutes>) -> Router {
+    let mut router = Router::new()
+        .route("/api/healthz/", get(health::readiness))
+        .route("/api/livez/", get(health::liveness))
+        .with_state(process.health.clone())
+        .route(
+            "/metrics",
+            get(metrics::render).with_state(process.registry.clone()),
+        );
+    for service in services {
+        let doc = openapi::document(service.name, service.description, service.openapi);
+        router = router
+            .merge(service.router)
+            .merge(openapi::docs_router(service.name, doc));
+    }
+    let http_metrics = HttpMetrics::new(&process.registry, process.name);
+    // Innermost first. Separate `layer` calls, because each one turns the answer body back into
+    // axum's `Body`, which the timeout and CORS layers need.
+    let mut router = router
+        .fallback(not_found)
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(DefaultBodyLimit::max(http.body_limit))
+        .layer(RequestBodyLimitLayer::new(http.body_limit));
+    if let Some(cors) = cors(http) {
+        router = router.layer(cors);
+    }
+    router
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            http.request_timeout,
+        ))
+        .layer(
+            ServiceBuilder::new()
+                .layer(axum::middleware::from_fn(request_id::assign))
+                .layer(axum::middleware::from_fn(error::normalize))
+                .layer(axum::middleware::from_fn(telemetry::log_requests))
+                .layer(axum::middleware::from_fn_with_state(
+                    http_metrics,
+                    metrics::track,
+                )),
+        )
+}
+
+fn cors(http: &HttpConfig) -> Option<CorsLayer> {
+    (!http.cors_origins.is_empty()).then(|| {
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(http.cors_origins.clone()))
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::CONTENT_TYPE, X_REQUEST_ID.clone()])
+            .expose_headers([X_REQUEST_ID.clone()])
+            .max_age(std::time::Duration::from_hours(1))
+    })
+}
+
+async fn not_found() -> Response {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "No such resource".to_owned(),
+    )
+    .into_response()
+}

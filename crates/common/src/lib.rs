@@ -1,0 +1,22 @@
+//! What every Figachechnaya service shares.
+//!
+//! A service crate contributes its routes and its OpenAPI document as a [`app::ServiceRoutes`];
+//! [`app::build`] wraps any number of them with the same middleware, health, metrics and docs, so
+//! a service on its own and the whole site in one process run the same code.
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod json;
+pub mod metrics;
+pub mod openapi;
+pub mod phrase;
+pub mod request_id;
+pub mod server;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::{ApiError, ErrorBody};
+pub use json::Json;

@@ -1,0 +1,148 @@
+//! Prometheus metrics: one registry per process, HTTP metrics by route template, `GET /metrics`.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+/// Latency buckets in seconds, fit for an API that answers in well under a millisecond to a few
+/// hundred milliseconds.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// A process's metric registry, with process metrics (CPU, memory, file descriptors) included.
+pub fn registry() -> Registry {
+    let registry = Registry::new();
+    #[cfg(target_os = "linux")]
+    registry
+        .register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))
+        .expect("process collector registers once");
+    registry
+}
+
+/// Registers `collector` and hands it back; names are fixed in code, so a clash is a bug.
+pub fn register<C: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    collector: C,
+) -> C {
+    registry
+        .register(Box::new(collector.clone()))
+        .expect("metric names are unique within a process");
+    collector
+}
+
+/// RED metrics of one process's HTTP server.
+#[derive(Clone)]
+pub struct HttpMetrics {
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    in_flight: IntGauge,
+}
+
+impl HttpMetrics {
+    /// Registers `figachechnaya_<process>_http_*` in `registry`.
+    pub fn new(registry: &Registry, process: &str) -> Self {
+        let prefix = format!("figachechnaya_{process}_http");
+        Self {
+            requests: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        format!("{prefix}_requests_total"),
+                        "HTTP requests answered, by route template, method and status",
+                    ),
+                    &["route", "method", "status"],
+                )
+                .expect("valid metric"),
+            ),
+            duration: register(
+                registry,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        format!("{prefix}_request_duration_seconds"),
+                        "Time to answer HTTP requests, by route template and method",
+                    )
+                    .buckets(LATENCY_BUCKETS.to_vec()),
+                    &["route", "method"],
+                )
+                .expect("valid metric"),
+            ),
+            in_flight: register(
+                registry,
+                IntGauge::new(
+                    format!("{prefix}_requests_in_flight"),
+                    "HTTP requests being handled now",
+                )
+                .expect("valid metric"),
+            ),
+        }
+    }
+}
+
+/// Middleware (added with `Router::layer`, so the route template is known): counts and times
+/// each request. Unmatched paths share one label value, so clients cannot grow the series.
+pub async fn track(State(metrics): State<HttpMetrics>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let method = method_label(request.method());
+    let started = Instant::now();
+    metrics.in_flight.inc();
+    let _in_flight = scopeguard(&metrics.in_flight);
+    let response = next.run(request).await;
+    metrics
+        .duration
+        .with_label_values(&[&route, method])
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .requests
+        .with_label_values(&[&route, method, response.status().as_str()])
+        .inc();
+    response
+}
+
+/// Decrements the in-flight gauge when the request ends, even if its future is dropped.
+fn scopeguard(gauge: &IntGauge) -> impl Drop + '_ {
+    struct Guard<'a>(&'a IntGauge);
+    impl Drop for Guard<'_> {
+        fn drop(&mut self) {
+            self.0.dec();
+        }
+    }
+    Guard(gauge)
+}
+
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
+
+/// `GET /metrics`: the registry in the Prometheus text format.
+pub async fn render(State(registry): State<Registry>) -> Response {
+    let mut buffer = Vec::with_capacity(16 * 1024);
+    match TextEncoder::new().encode(&registry.gather(), &mut buffer) {
+        Ok(()) => ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], buffer).into_response(),
+        Err(err) => {
+            crate::ApiError::Internal(anyhow::anyhow!("encoding metrics: {err}")).into_response()
+        }
+    }
+}

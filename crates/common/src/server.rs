@@ -1,0 +1,117 @@
+//! Serving a router until a stop signal, then draining gracefully.
+//!
+//! On SIGTERM or SIGINT: readiness turns 503 at once; after `SHUTDOWN_DELAY_MS` the listener
+//! closes; in-flight requests finish (each is bounded by the request timeout); the process exits
+//! once they are done, or after `SHUTDOWN_GRACE_MS` at the latest.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::app::Process;
+use crate::config::HttpConfig;
+
+/// A bound HTTP server, not yet serving.
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+    http: HttpConfig,
+    process: Process,
+}
+
+impl Server {
+    /// Binds the configured address (port 0 picks a free port, as tests do).
+    pub async fn bind(http: &HttpConfig, router: Router, process: &Process) -> io::Result<Self> {
+        let listener = TcpListener::bind(http.addr).await?;
+        Ok(Self {
+            listener,
+            router,
+            http: http.clone(),
+            process: process.clone(),
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until SIGTERM or SIGINT, then drains.
+    pub async fn run_until_signal(self) -> io::Result<()> {
+        self.run(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes, then drains.
+    pub async fn run(self, stop: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+        let Self {
+            listener,
+            router,
+            http,
+            process,
+        } = self;
+        tracing::info!(
+            process = process.name,
+            addr = %listener.local_addr()?,
+            "listening"
+        );
+        let stopping = process.stopping.clone();
+        let health = process.health.clone();
+        let delay = http.shutdown_delay;
+        let stop_accepting = async move {
+            stop.await;
+            tracing::info!("stop requested: readiness off, draining");
+            health.set_draining();
+            stopping.cancel();
+            tokio::time::sleep(delay).await;
+        };
+        let server = axum::serve(listener, router).with_graceful_shutdown(stop_accepting);
+        let stopping = process.stopping.clone();
+        let deadline = async move {
+            stopping.cancelled().await;
+            tokio::time::sleep(delay + http.shutdown_grace).await;
+        };
+        tokio::select! {
+            result = server.into_future() => {
+                tracing::info!("drained; exiting");
+                result
+            }
+            () = deadline => {
+                tracing::warn!("grace period over with requests in flight; exiting");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Completes on SIGTERM (what orchestrators send) or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,132 @@
+//! Logging with `tracing`: JSON lines in production, readable text locally, chosen by
+//! `LOG_FORMAT`; the level filter comes from `RUST_LOG`.
+
+use std::str::FromStr;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{ConfigError, Env};
+use crate::request_id::RequestId;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines, for a terminal.
+    Text,
+    /// One JSON object per line, for a log pipeline.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "text" | "pretty" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            other => Err(format!("unknown log format {other:?}; use text or json")),
+        }
+    }
+}
+
+/// Logging settings.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// `LOG_FORMAT`: `text` (default) or `json`.
+    pub format: LogFormat,
+    /// `RUST_LOG`: a `tracing` filter such as `info` or `info,figalize=debug`.
+    pub filter: String,
+}
+
+impl LogConfig {
+    /// Reads `LOG_FORMAT` and `RUST_LOG`.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let filter = env.text("RUST_LOG")?.unwrap_or_else(|| "info".to_owned());
+        EnvFilter::try_new(&filter).map_err(|e| ConfigError::new("RUST_LOG", e))?;
+        Ok(Self {
+            format: env.or("LOG_FORMAT", LogFormat::Text)?,
+            filter,
+        })
+    }
+}
+
+/// Installs the global subscriber. Later calls (several apps in one test binary) are no-ops.
+pub fn init(config: &LogConfig) {
+    let filter = EnvFilter::try_new(&config.filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _already_set = match config.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
+}
+
+/// Turns logs on in tests when `TEST_LOG` is set; silent otherwise.
+pub fn init_for_tests() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        init(&LogConfig {
+            format: LogFormat::Text,
+            filter: std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".to_owned()),
+        });
+    }
+}
+
+/// Middleware: one span per request (request id, method, route template) and one line when it
+/// is answered, with status and latency.
+pub async fn log_requests(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let span = tracing::info_span!(
+        "request",
+        request_id,
+        method = %request.method(),
+        route,
+    );
+    let started = Instant::now();
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        if response.status().is_server_error() {
+            tracing::warn!(status, latency_ms, "request answered");
+        } else {
+            tracing::info!(status, latency_ms, "request answered");
+        }
+    });
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_format_and_filter_are_validated() {
+        let env = Env::from_pairs([("LOG_FORMAT", "JSON")]);
+        assert_eq!(LogConfig::from_env(&env).unwrap().format, LogFormat::Json);
+        let env = Env::from_pairs([("LOG_FORMAT", "xml")]);
+        assert_eq!(
+            LogConfig::from_env(&env).unwrap_err().variable,
+            "LOG_FORMAT"
+        );
+        let env = Env::from_pairs([("RUST_LOG", "info,[")]);
+        assert_eq!(LogConfig::from_env(&env).unwrap_err().variable, "RUST_LOG");
+    }
+}

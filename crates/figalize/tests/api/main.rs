@@ -1,0 +1,6 @@
+//! The figalize service over HTTP, started on a free port as in production.
+
+mod bad_input;
+mod golden;
+mod helpers;
+mod service;
