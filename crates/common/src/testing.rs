@@ -26,3 +26,101 @@ pub fn assert_snapshot(value: &serde_json::Value, path: &str) {
         path.display()
     );
 }
+
+/// Polls `condition` every 10 ms until it holds; panics after 10 s naming what it waited for.
+/// Tests wait for a state, never for a fixed time.
+pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// A service binary started as a separate process, as an operator would run it.
+pub struct RunningBinary {
+    child: std::process::Child,
+    /// The address it reported listening on.
+    pub addr: std::net::SocketAddr,
+}
+
+/// Starts `binary` with `vars` added to a clean environment and JSON logs, and waits for its
+/// "listening" log line. The port variables should be `0`.
+pub fn start_binary(binary: &str, vars: &[(&str, &str)]) -> RunningBinary {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new(binary)
+        .env_clear()
+        .env("LOG_FORMAT", "json")
+        .envs(vars.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|err| panic!("starting {binary}: {err}"));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("{binary} exited before listening"))
+            .expect("a log line");
+        let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
+            panic!("not a JSON log line: {line}");
+        };
+        if entry["message"] == "listening" {
+            break entry["addr"]
+                .as_str()
+                .expect("an addr field")
+                .parse()
+                .expect("an address");
+        }
+    };
+    // Keep draining its output so the process never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    RunningBinary { child, addr }
+}
+
+impl RunningBinary {
+    /// Sends SIGTERM and returns the exit status once the process has ended.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting on the child") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no exit after SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RunningBinary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `binary` with `vars` and expects it to refuse to start; returns what it printed on
+/// standard error.
+pub fn failed_start(binary: &str, vars: &[(&str, &str)]) -> String {
+    let output = std::process::Command::new(binary)
+        .env_clear()
+        .envs(vars.iter().copied())
+        .output()
+        .unwrap_or_else(|err| panic!("starting {binary}: {err}"));
+    assert!(!output.status.success(), "{binary} started with {vars:?}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}

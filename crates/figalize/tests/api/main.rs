@@ -1,6 +1,7 @@
 //! The figalize service over HTTP, started on a free port as in production.
 
 mod bad_input;
+mod binary;
 mod golden;
 mod helpers;
 mod service;

@@ -122,7 +122,7 @@ async fn the_docs_page_and_its_assets_are_served_without_any_external_url() {
         }
     }
     assert!(
-        assets.iter().any(|a| a.ends_with(".js")),
+        assets.iter().any(|a| a.contains(".js")),
         "no script in {html}"
     );
     for asset in &assets {

@@ -1,0 +1,214 @@
+//! The shared middleware, exercised through a real server with routes that misbehave on purpose.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use common::app::{Process, ServiceRoutes};
+use common::config::{Env, HttpConfig};
+use common::server::Server;
+use serde_json::Value;
+use tokio::sync::{Notify, oneshot};
+
+struct TestServer {
+    addr: SocketAddr,
+    process: Process,
+    stop: Option<oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// A server with `/slow` (never answers), `/panic`, `/gate` (answers once released) and
+/// `/echo` (returns its JSON body).
+async fn start(vars: &[(&str, &str)], gate: Arc<Notify>) -> TestServer {
+    common::telemetry::init_for_tests();
+    let mut all = vec![("TEST_PORT", "0")];
+    all.extend_from_slice(vars);
+    let http = HttpConfig::from_env(&Env::from_pairs(all), "TEST_PORT", 0).unwrap();
+    let process = Process::new("test");
+    let router = Router::new()
+        .route("/slow", get(std::future::pending::<()>))
+        .route("/panic", get(explode))
+        .route(
+            "/gate",
+            get(move || {
+                let gate = Arc::clone(&gate);
+                async move {
+                    gate.notified().await;
+                    "released"
+                }
+            }),
+        )
+        .route(
+            "/echo",
+            post(|common::Json(body): common::Json<Value>| async move { common::Json(body) }),
+        );
+    let service = ServiceRoutes::new("test", "A test service.", router.into());
+    let app = common::app::build(&process, &http, vec![service]);
+    let server = Server::bind(&http, app, &process).await.unwrap();
+    let addr = server.local_addr();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let done = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    TestServer {
+        addr,
+        process,
+        stop: Some(stop),
+        done,
+    }
+}
+
+async fn explode() -> &'static str {
+    panic!("boom")
+}
+
+impl TestServer {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+async fn error_code(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.expect("a JSON error body");
+    (status, body["code"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn a_request_over_the_timeout_gets_503_in_the_error_shape() {
+    let server = start(&[("REQUEST_TIMEOUT_MS", "200")], Arc::default()).await;
+    let response = reqwest::get(server.url("/slow")).await.unwrap();
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert_eq!(error_code(response).await, (503, "unavailable".into()));
+}
+
+#[tokio::test]
+async fn a_panicking_handler_gets_500_and_the_server_keeps_answering() {
+    let server = start(&[], Arc::default()).await;
+    let response = reqwest::get(server.url("/panic")).await.unwrap();
+    assert_eq!(error_code(response).await, (500, "internal_error".into()));
+    let response = reqwest::get(server.url("/api/livez/")).await.unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn the_body_limit_is_configurable() {
+    let server = start(&[("MAX_BODY_BYTES", "32")], Arc::default()).await;
+    let client = reqwest::Client::new();
+    let small = client
+        .post(server.url("/echo"))
+        .body("[1,2,3]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(small.status(), 200);
+    let large = client
+        .post(server.url("/echo"))
+        .body(format!("[{}1]", "1,".repeat(40)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(large).await, (413, "payload_too_large".into()));
+}
+
+#[tokio::test]
+async fn cors_allows_only_the_configured_origins() {
+    let server = start(
+        &[("CORS_ALLOWED_ORIGINS", "https://good.example")],
+        Arc::default(),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        client
+            .request(reqwest::Method::OPTIONS, server.url("/echo"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let good = preflight("https://good.example").await.unwrap();
+    assert_eq!(
+        good.headers()["access-control-allow-origin"],
+        "https://good.example"
+    );
+    assert!(
+        !good
+            .headers()
+            .contains_key("access-control-allow-credentials")
+    );
+    let evil = preflight("https://evil.example").await.unwrap();
+    assert!(!evil.headers().contains_key("access-control-allow-origin"));
+}
+
+#[tokio::test]
+async fn without_configured_origins_no_cors_headers_are_sent() {
+    let server = start(&[], Arc::default()).await;
+    let response = reqwest::Client::new()
+        .get(server.url("/api/livez/"))
+        .header("origin", "https://any.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !response
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+}
+
+#[tokio::test]
+async fn stopping_refuses_new_connections_and_drains_the_request_in_flight() {
+    let gate = Arc::new(Notify::new());
+    let mut server = start(&[], Arc::clone(&gate)).await;
+    let in_flight = tokio::spawn(reqwest::get(server.url("/gate")));
+    // Wait until the request is being handled: the in-flight gauge says so.
+    let registry = server.process.registry.clone();
+    common::testing::wait_until("the request to be in flight", || {
+        let in_flight = registry
+            .gather()
+            .iter()
+            .find(|f| f.name() == "figachechnaya_test_http_requests_in_flight")
+            .map_or(0.0, |f| f.get_metric()[0].get_gauge().get_value());
+        in_flight >= 1.0
+    })
+    .await;
+
+    server.stop.take().unwrap().send(()).unwrap();
+    common::testing::wait_until("readiness to turn off", || {
+        server.process.health.is_draining()
+    })
+    .await;
+    common::testing::wait_until("the listener to close", || {
+        std::net::TcpStream::connect(server.addr).is_err()
+    })
+    .await;
+    assert!(
+        !server.done.is_finished(),
+        "exited with a request in flight"
+    );
+
+    gate.notify_one();
+    let response = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight request is answered");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "released");
+    server.done.await.unwrap().expect("a clean exit");
+}
+
+#[tokio::test]
+async fn readiness_answers_503_while_draining() {
+    let server = start(&[], Arc::default()).await;
+    server.process.health.set_draining();
+    let response = reqwest::get(server.url("/api/healthz/")).await.unwrap();
+    assert_eq!(error_code(response).await, (503, "draining".into()));
+    let response = reqwest::get(server.url("/api/livez/")).await.unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "liveness does not depend on readiness"
+    );
+}

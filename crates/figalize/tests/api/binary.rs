@@ -1,0 +1,52 @@
+//! The figalize binary on its own, as an operator runs it.
+
+use common::testing::{failed_start, start_binary};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_figalize");
+
+#[tokio::test]
+async fn the_binary_reads_the_original_port_variable_and_stops_on_sigterm() {
+    let service = start_binary(BINARY, &[("FIGALIZE_API_PORT", "0")]);
+    let response = reqwest::get(format!("http://{}/api/getschemas/", service.addr))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(service.terminate().success());
+}
+
+#[test]
+fn a_malformed_value_stops_start_up_naming_the_variable() {
+    for (var, value) in [
+        ("FIGALIZE_API_PORT", "99999"),
+        ("REQUEST_TIMEOUT_MS", "soon"),
+        ("LOG_FORMAT", "xml"),
+        ("HOST", "localhost:80"),
+    ] {
+        let stderr = failed_start(BINARY, &[(var, value)]);
+        assert!(stderr.contains(&format!("{var}: ")), "{var}: {stderr}");
+    }
+}
+
+#[test]
+fn an_invalid_scheme_file_stops_start_up_with_the_reason() {
+    let dir = std::env::temp_dir().join(format!("figalize-schemes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.json");
+    std::fs::write(
+        &file,
+        r#"{"schemas": [{"name": "Т", "substitutions": [{"keys": "a", "value": "Фи"}]}]}"#,
+    )
+    .unwrap();
+    let stderr = failed_start(
+        BINARY,
+        &[
+            ("FIGALIZE_API_PORT", "0"),
+            ("SCHEMES_FILE", file.to_str().unwrap()),
+        ],
+    );
+    assert!(
+        stderr.contains("not a lower-case Russian letter"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
