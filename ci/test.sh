@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Every test of the project, from a fresh clone on a Debian machine with Rust.
+#
+# Installs and starts what the tests need (idempotently: what is already there is reused),
+# then checks formatting, lints, and runs all unit, integration and property tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=ci/lib.sh
+. ci/lib.sh
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-always}"
+export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
+
+step "Toolchain"
+command -v cargo >/dev/null || die "Rust is not installed: see https://rustup.rs"
+need_component fmt rustfmt
+need_component clippy clippy
+cargo --version
+
+step "Format (cargo fmt --check)"
+cargo fmt --all -- --check
+
+step "Lint (cargo clippy -D warnings)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "Tests (cargo test)"
+cargo test --workspace --all-targets --locked
+cargo test --workspace --doc --locked
+
+step "All checks passed"
