@@ -3,7 +3,6 @@
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus::Registry;
 use tokio_util::sync::CancellationToken;
@@ -11,12 +10,12 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use utoipa::openapi::OpenApi as Document;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::HttpConfig;
-use crate::error::{self, error_response};
+use crate::error;
 use crate::health::{self, Health};
 use crate::metrics::{self, HttpMetrics};
 use crate::request_id::{self, X_REQUEST_ID};
@@ -31,8 +30,8 @@ pub struct Process {
     pub registry: Registry,
     /// Readiness checks and the draining flag.
     pub health: Health,
-    /// Cancelled when the process is asked to stop; background tasks watch it to finish up.
-    pub stopping: CancellationToken,
+    /// Cancelled when the process is asked to stop; only the server cancels it.
+    stopping: CancellationToken,
 }
 
 impl Process {
@@ -44,6 +43,22 @@ impl Process {
             health: Health::default(),
             stopping: CancellationToken::new(),
         }
+    }
+
+    /// A token cancelled when the process is asked to stop, for background tasks to finish up.
+    pub fn stopping(&self) -> CancellationToken {
+        self.stopping.child_token()
+    }
+
+    /// Marks the process as stopping: readiness off, background tasks told.
+    pub(crate) fn begin_stop(&self) {
+        self.health.set_draining();
+        self.stopping.cancel();
+    }
+
+    /// Completes once the process has been asked to stop.
+    pub(crate) async fn stop_requested(&self) {
+        self.stopping.cancelled().await;
     }
 }
 
@@ -73,8 +88,8 @@ impl ServiceRoutes {
 }
 
 /// The whole application: the services' routes, each one's docs, health, `/metrics`, and the
-/// middleware every request passes, outermost first: request id → error shape → log →
-/// metrics → timeout → CORS → body limit → panic catcher.
+/// middleware every request passes, outermost first: request id → CORS → error shape → log →
+/// metrics → request timeout → body timeout → body limit → panic catcher.
 pub fn build(process: &Process, http: &HttpConfig, services: Vec<ServiceRoutes>) -> Router {
     let mut router = Router::new()
         .route("/api/healthz/", get(health::readiness))
@@ -94,28 +109,28 @@ pub fn build(process: &Process, http: &HttpConfig, services: Vec<ServiceRoutes>)
     // Innermost first. Separate `layer` calls, because each one turns the answer body back into
     // axum's `Body`, which the timeout and CORS layers need.
     let mut router = router
-        .fallback(not_found)
         .layer(CatchPanicLayer::custom(error::panic_response))
-        .layer(DefaultBodyLimit::max(http.body_limit))
-        .layer(RequestBodyLimitLayer::new(http.body_limit));
-    if let Some(cors) = cors(http) {
-        router = router.layer(cors);
-    }
-    router
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(http.body_limit))
+        // A client that stops sending its body mid-way gets 408, not the 503 of a slow server.
+        .layer(RequestBodyTimeoutLayer::new(http.request_timeout / 2))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             http.request_timeout,
         ))
         .layer(
             ServiceBuilder::new()
-                .layer(axum::middleware::from_fn(request_id::assign))
                 .layer(axum::middleware::from_fn(error::normalize))
                 .layer(axum::middleware::from_fn(telemetry::log_requests))
                 .layer(axum::middleware::from_fn_with_state(
                     http_metrics,
                     metrics::track,
                 )),
-        )
+        );
+    if let Some(cors) = cors(http) {
+        router = router.layer(cors);
+    }
+    router.layer(axum::middleware::from_fn(request_id::assign))
 }
 
 fn cors(http: &HttpConfig) -> Option<CorsLayer> {
@@ -127,13 +142,4 @@ fn cors(http: &HttpConfig) -> Option<CorsLayer> {
             .expose_headers([X_REQUEST_ID.clone()])
             .max_age(std::time::Duration::from_hours(1))
     })
-}
-
-async fn not_found() -> Response {
-    error_response(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        "No such resource".to_owned(),
-    )
-    .into_response()
 }

@@ -113,8 +113,9 @@ pub fn error_response(status: StatusCode, code: &str, message: String) -> Respon
     response
 }
 
-/// Middleware: rewrites error answers that some layer produced without our shape (a 404 of the
-/// router, a 405, a timeout, a body-limit 413, a caught panic) into the common JSON shape.
+/// Middleware: gives error answers that some layer produced without our shape (a 404 of the
+/// router, a 405, a timeout, a body-limit 413, a caught panic) the common JSON body. Headers
+/// (`Allow`, CORS, `Retry-After`) are kept; only the body and its type change.
 pub async fn normalize(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
@@ -122,13 +123,11 @@ pub async fn normalize(request: Request, next: Next) -> Response {
         return response;
     }
     let (code, message) = describe(status);
-    let mut rewritten = error_response(status, code, message.to_owned());
-    for name in [header::ALLOW, header::RETRY_AFTER] {
-        if let Some(value) = response.headers().get(&name) {
-            rewritten.headers_mut().insert(name, value.clone());
-        }
-    }
-    rewritten
+    let (mut parts, _) = response.into_parts();
+    let (replacement, body) = error_response(status, code, message.to_owned()).into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.extend(replacement.headers);
+    Response::from_parts(parts, body)
 }
 
 fn is_json(response: &Response<Body>) -> bool {
@@ -144,6 +143,7 @@ fn describe(status: StatusCode) -> (&'static str, &'static str) {
         StatusCode::NOT_FOUND => ("not_found", "No such resource"),
         StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "Method not allowed here"),
         StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "Request body is too large"),
+        StatusCode::REQUEST_TIMEOUT => ("request_timeout", "The request body arrived too slowly"),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => (
             "unsupported_media_type",
             "Send the body as application/json",

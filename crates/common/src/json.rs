@@ -39,6 +39,12 @@ where
                 let status = rejection.status();
                 if status == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::client(status, "payload_too_large", "Request body is too large")
+                } else if caused_by_timeout(&rejection) {
+                    ApiError::client(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request_timeout",
+                        "The request body arrived too slowly",
+                    )
                 } else {
                     ApiError::bad_request("unreadable_body", rejection.body_text())
                 }
@@ -63,6 +69,18 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             ),
         }
     })
+}
+
+/// Whether reading the body failed because the client stopped sending it.
+fn caused_by_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        current = error.source();
+    }
+    false
 }
 
 fn content_type_is_json_or_absent(headers: &HeaderMap) -> bool {

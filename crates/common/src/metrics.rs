@@ -91,11 +91,7 @@ impl HttpMetrics {
 /// Middleware (added with `Router::layer`, so the route template is known): counts and times
 /// each request. Unmatched paths share one label value, so clients cannot grow the series.
 pub async fn track(State(metrics): State<HttpMetrics>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
+    let route = route_template(&request).to_owned();
     let method = method_label(request.method());
     let started = Instant::now();
     metrics.in_flight.inc();
@@ -110,6 +106,15 @@ pub async fn track(State(metrics): State<HttpMetrics>, request: Request, next: N
         .with_label_values(&[&route, method, response.status().as_str()])
         .inc();
     response
+}
+
+/// The route template a request matched (`/api/figalize/`), or `unmatched`: never the raw
+/// path, so clients cannot grow label sets or log fields.
+pub fn route_template(request: &Request) -> &str {
+    request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
 }
 
 /// Decrements the in-flight gauge when the request ends, even if its future is dropped.

@@ -6,6 +6,8 @@
 //! - Besides letters: digits, spaces and the punctuation of Russian text
 //!   (`, . ! ? : ; - – — … « » „ “ ” " ( )`). Control characters (tabs, newlines, NUL) and
 //!   anything else are refused.
+//! - «й» and «ё» typed as a letter and a combining mark (as some systems store them) count as
+//!   the single letters.
 //! - At least one Russian letter; leading and trailing spaces are dropped and runs of spaces
 //!   (including no-break spaces) become one space.
 //! - At most [`MAX_CHARS`] characters after that (the page's limit).
@@ -57,6 +59,11 @@ impl Phrase {
         for c in raw.chars() {
             if is_space(c) {
                 pending_space = !normalised.is_empty();
+                continue;
+            }
+            if let Some(composed) = compose(normalised.chars().next_back(), c) {
+                normalised.pop();
+                normalised.push(composed);
                 continue;
             }
             if is_russian_letter(c) {
@@ -115,6 +122,17 @@ pub fn is_russian_letter(c: char) -> bool {
     matches!(c, 'а'..='я' | 'А'..='Я' | 'ё' | 'Ё')
 }
 
+/// «й» and «ё» from a base letter followed by a combining breve or diaeresis.
+fn compose(previous: Option<char>, mark: char) -> Option<char> {
+    match (previous?, mark) {
+        ('и', '\u{306}') => Some('й'),
+        ('И', '\u{306}') => Some('Й'),
+        ('е', '\u{308}') => Some('ё'),
+        ('Е', '\u{308}') => Some('Ё'),
+        _ => None,
+    }
+}
+
 fn is_space(c: char) -> bool {
     matches!(c, ' ' | '\u{a0}')
 }
@@ -156,6 +174,14 @@ mod tests {
         ] {
             assert_eq!(Phrase::parse(ok).unwrap().as_str(), ok);
         }
+    }
+
+    #[test]
+    fn decomposed_short_i_and_yo_become_single_letters() {
+        let phrase = Phrase::parse("и\u{306}од, е\u{308}ж, Е\u{308}").unwrap();
+        assert_eq!(phrase.as_str(), "йод, ёж, Ё");
+        assert_eq!(Phrase::parse("\u{306}"), Err(PhraseError::NotRussian));
+        assert_eq!(Phrase::parse("а\u{308}"), Err(PhraseError::NotRussian));
     }
 
     #[test]

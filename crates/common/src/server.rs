@@ -41,12 +41,21 @@ impl Server {
             .expect("a bound listener has an address")
     }
 
-    /// Serves until SIGTERM or SIGINT, then drains.
+    /// Serves until SIGTERM or SIGINT, then drains. A second signal while draining ends the
+    /// process at once.
     pub async fn run_until_signal(self) -> io::Result<()> {
-        self.run(shutdown_signal()).await
+        let process = self.process.clone();
+        tokio::select! {
+            result = self.run(shutdown_signal()) => result,
+            () = async {
+                process.stop_requested().await;
+                shutdown_signal().await;
+            } => Err(io::Error::other("second stop signal: exiting without draining")),
+        }
     }
 
-    /// Serves until `stop` completes, then drains.
+    /// Serves until `stop` completes, then drains. Ends with an error if requests were still in
+    /// flight when the grace period ran out.
     pub async fn run(self, stop: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
         let Self {
             listener,
@@ -59,20 +68,17 @@ impl Server {
             addr = %listener.local_addr()?,
             "listening"
         );
-        let stopping = process.stopping.clone();
-        let health = process.health.clone();
         let delay = http.shutdown_delay;
+        let stopping = process.clone();
         let stop_accepting = async move {
             stop.await;
             tracing::info!("stop requested: readiness off, draining");
-            health.set_draining();
-            stopping.cancel();
+            stopping.begin_stop();
             tokio::time::sleep(delay).await;
         };
         let server = axum::serve(listener, router).with_graceful_shutdown(stop_accepting);
-        let stopping = process.stopping.clone();
         let deadline = async move {
-            stopping.cancelled().await;
+            process.stop_requested().await;
             tokio::time::sleep(delay + http.shutdown_grace).await;
         };
         tokio::select! {
@@ -80,10 +86,9 @@ impl Server {
                 tracing::info!("drained; exiting");
                 result
             }
-            () = deadline => {
-                tracing::warn!("grace period over with requests in flight; exiting");
-                Ok(())
-            }
+            () = deadline => Err(io::Error::other(
+                "grace period over with requests still in flight",
+            )),
         }
     }
 }

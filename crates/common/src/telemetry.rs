@@ -4,7 +4,7 @@
 use std::str::FromStr;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
@@ -83,11 +83,7 @@ pub fn init_for_tests() {
 /// Middleware: one span per request (request id, method, route template) and one line when it
 /// is answered, with status and latency.
 pub async fn log_requests(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
+    let route = crate::metrics::route_template(&request).to_owned();
     let request_id = request
         .extensions()
         .get::<RequestId>()

@@ -47,6 +47,9 @@ pub struct RunningBinary {
     pub addr: std::net::SocketAddr,
 }
 
+/// How long a binary may take to start, or to fail.
+const START_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Starts `binary` with `vars` added to a clean environment and JSON logs, and waits for its
 /// "listening" log line. The port variables should be `0`.
 pub fn start_binary(binary: &str, vars: &[(&str, &str)]) -> RunningBinary {
@@ -62,25 +65,24 @@ pub fn start_binary(binary: &str, vars: &[(&str, &str)]) -> RunningBinary {
         .spawn()
         .unwrap_or_else(|err| panic!("starting {binary}: {err}"));
     let stdout = child.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .unwrap_or_else(|| panic!("{binary} exited before listening"))
-            .expect("a log line");
-        let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
-            panic!("not a JSON log line: {line}");
-        };
-        if entry["message"] == "listening" {
-            break entry["addr"]
-                .as_str()
-                .expect("an addr field")
-                .parse()
-                .expect("an address");
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    // Reads the log on its own thread, to the end, so the process never blocks on a full pipe.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let entry: serde_json::Value = serde_json::from_str(&line)
+                .unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
+            if entry["message"] == "listening" {
+                let addr: std::net::SocketAddr = entry["addr"]
+                    .as_str()
+                    .and_then(|a| a.parse().ok())
+                    .expect("an addr field");
+                let _ = addr_tx.send(addr);
+            }
         }
-    };
-    // Keep draining its output so the process never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
+    });
+    let addr = addr_rx
+        .recv_timeout(START_DEADLINE)
+        .unwrap_or_else(|_| panic!("{binary} did not report listening"));
     RunningBinary { child, addr }
 }
 
@@ -114,13 +116,52 @@ impl Drop for RunningBinary {
 }
 
 /// Runs `binary` with `vars` and expects it to refuse to start; returns what it printed on
-/// standard error.
+/// standard error. A binary that starts anyway is killed and the test fails.
 pub fn failed_start(binary: &str, vars: &[(&str, &str)]) -> String {
-    let output = std::process::Command::new(binary)
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new(binary)
         .env_clear()
         .envs(vars.iter().copied())
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap_or_else(|err| panic!("starting {binary}: {err}"));
-    assert!(!output.status.success(), "{binary} started with {vars:?}");
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    let deadline = std::time::Instant::now() + START_DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting on the child") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{binary} kept running with {vars:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(
+        !status.success(),
+        "{binary} exited successfully with {vars:?}"
+    );
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("piped stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr is text");
+    stderr
+}
+
+/// `(schema_id, phrase, figalized)` rows of a golden answers file (tab-separated, a header).
+pub fn golden_rows(tsv: &str) -> Vec<(usize, &str, &str)> {
+    tsv.lines()
+        .skip(1)
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let mut fields = line.split('\t');
+            let mut next = || fields.next().expect("three tab-separated fields");
+            (next().parse().expect("a scheme id"), next(), next())
+        })
+        .collect()
 }

@@ -212,3 +212,71 @@ async fn readiness_answers_503_while_draining() {
         "liveness does not depend on readiness"
     );
 }
+
+#[tokio::test]
+async fn a_client_that_stops_sending_its_body_gets_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    // The body may idle for half the request timeout: 1 s here, well before the 2 s limit.
+    let server = start(&[("REQUEST_TIMEOUT_MS", "2000")], Arc::default()).await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /echo HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
+              content-length: 100\r\n\r\n{\"half\": ",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
+}
+
+#[tokio::test]
+async fn error_answers_made_by_middleware_keep_their_cors_headers() {
+    let server = start(
+        &[
+            ("CORS_ALLOWED_ORIGINS", "https://good.example"),
+            ("MAX_BODY_BYTES", "16"),
+        ],
+        Arc::default(),
+    )
+    .await;
+    let response = reqwest::Client::new()
+        .post(server.url("/echo"))
+        .header("origin", "https://good.example")
+        .body("[1,2,3,4,5,6,7,8,9,10]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "https://good.example"
+    );
+    assert_eq!(
+        error_code(response).await,
+        (413, "payload_too_large".into())
+    );
+}
+
+#[tokio::test]
+async fn unknown_paths_share_one_metric_label() {
+    let server = start(&[], Arc::default()).await;
+    for path in ["/a", "/b/c", "/%D0%B2%D0%B5%D0%BB%D0%BE"] {
+        let response = reqwest::get(server.url(path)).await.unwrap();
+        assert_eq!(error_code(response).await, (404, "not_found".into()));
+    }
+    let text = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"figachechnaya_test_http_requests_total{method="GET",route="unmatched",status="404"} 3"#),
+        "{text}"
+    );
+    assert!(!text.contains("/b/c"));
+}

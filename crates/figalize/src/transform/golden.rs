@@ -1,22 +1,10 @@
 //! Every answer the original service gave, reproduced through the library.
 
 use common::phrase::Phrase;
+use common::testing::golden_rows as rows;
 
 use super::figalize;
 use crate::scheme::Schemes;
-
-/// `(schema_id, phrase, figalized)` rows of a golden file.
-pub fn rows(tsv: &str) -> Vec<(usize, &str, &str)> {
-    tsv.lines()
-        .skip(1)
-        .filter(|line| !line.is_empty())
-        .map(|line| {
-            let mut fields = line.split('\t');
-            let mut next = || fields.next().expect("three tab-separated fields");
-            (next().parse().expect("a scheme id"), next(), next())
-        })
-        .collect()
-}
 
 fn check(tsv: &str, expected_rows: usize) {
     let schemes = Schemes::builtin();

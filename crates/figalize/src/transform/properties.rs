@@ -9,8 +9,13 @@ use crate::scheme::Schemes;
 /// Words in the shape users type: Russian letters of either case, sometimes a hyphen inside,
 /// sometimes punctuation around.
 fn russian_phrase() -> impl Strategy<Value = String> {
-    let word = "[«(\"]?[а-яёА-ЯЁ]{1,12}(-[а-яё]{1,6})?[,.!?»)…]?";
+    let word = "[«(\"„]?[а-яёА-ЯЁ]{1,12}(-[а-яё]{1,6})?[,.!?:;»)…“”]?";
     prop::collection::vec(word, 1..8).prop_map(|words| words.join(" "))
+}
+
+/// Anything the phrase rules accept, in any order: digits, dashes, marks and spaces anywhere.
+fn accepted_text() -> impl Strategy<Value = String> {
+    "[а-яёА-ЯЁ0-9 \u{a0},.!?:;\\-–—…«»„“”\"()]{1,80}"
 }
 
 proptest! {
@@ -26,6 +31,17 @@ proptest! {
             let mut out = String::new();
             figalize_word(&token, scheme, &mut out);
             figalize_word(&raw, scheme, &mut out);
+        }
+    }
+
+    #[test]
+    fn any_accepted_text_transforms_without_panic_keeping_its_words(raw in accepted_text()) {
+        let schemes = Schemes::builtin();
+        if let Ok(phrase) = Phrase::parse(&raw) {
+            for scheme in schemes.iter() {
+                let out = figalize(&phrase, scheme);
+                prop_assert_eq!(out.split(' ').count(), phrase.words().count());
+            }
         }
     }
 

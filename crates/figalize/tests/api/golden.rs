@@ -4,18 +4,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::helpers::spawn_app;
+use common::testing::golden_rows as rows;
 
-fn rows(tsv: &'static str) -> Vec<(i64, &'static str, &'static str)> {
-    tsv.lines()
-        .skip(1)
-        .filter(|line| !line.is_empty())
-        .map(|line| {
-            let fields: Vec<&str> = line.split('\t').collect();
-            (fields[0].parse().unwrap(), fields[1], fields[2])
-        })
-        .collect()
-}
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn every_golden_line_is_answered_as_the_original_did() {
@@ -32,7 +23,7 @@ async fn every_golden_line_is_answered_as_the_original_did() {
         tasks.spawn(async move {
             let mut wrong = Vec::new();
             for (id, phrase, expected) in part {
-                let response = app.figalize(id, phrase).await;
+                let response = app.figalize(i64::try_from(id).unwrap(), phrase).await;
                 assert_eq!(response.status(), 200, "{phrase:?}");
                 let body: Value = response.json().await.unwrap();
                 if body["data"] != expected {

@@ -11,7 +11,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
-    pub server: Option<JoinHandle<std::io::Result<()>>>,
+    _server: JoinHandle<std::io::Result<()>>,
 }
 
 /// The scheme file in the repository (the same two schemes as built in).
@@ -38,7 +38,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         addr,
         client: reqwest::Client::new(),
         stop: Some(stop),
-        server: Some(server),
+        _server: server,
     }
 }
 
@@ -82,17 +82,6 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
-    }
-
-    /// Stops the service and waits until it has drained.
-    pub async fn stop(mut self) {
-        self.stop.take().unwrap().send(()).unwrap();
-        self.server
-            .take()
-            .unwrap()
-            .await
-            .unwrap()
-            .expect("clean exit");
     }
 }
 

@@ -142,15 +142,3 @@ async fn the_docs_page_and_its_assets_are_served_without_any_external_url() {
         .unwrap();
     assert!(init.contains("/api/figalize/openapi.json"), "{init}");
 }
-
-#[tokio::test]
-async fn stopping_drains_and_the_server_task_ends_cleanly() {
-    let app = spawn_app().await;
-    assert_eq!(app.figalize(0, "велосипед").await.status(), 200);
-    let addr = app.addr;
-    app.stop().await;
-    assert!(
-        tokio::net::TcpStream::connect(addr).await.is_err(),
-        "still accepting"
-    );
-}
