@@ -6,6 +6,13 @@ step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 # Fails with a message.
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
+# Runs apt-get as root, or through sudo when available.
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@"
+}
+
 # Makes sure a rustup component (rustfmt, clippy) is there.
 need_component() {
   local tool=$1 component=$2

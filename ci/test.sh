@@ -17,6 +17,11 @@ need_component fmt rustfmt
 need_component clippy clippy
 cargo --version
 
+step "Backing services"
+./ci/services/postgres.sh
+# The tests create a database of their own per test through this server.
+export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
+
 step "Format (cargo fmt --check)"
 cargo fmt --all -- --check
 

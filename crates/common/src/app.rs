@@ -5,7 +5,10 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode, header};
 use axum::routing::get;
 use prometheus::Registry;
+use std::future::Future;
+
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -32,6 +35,8 @@ pub struct Process {
     pub health: Health,
     /// Cancelled when the process is asked to stop; only the server cancels it.
     stopping: CancellationToken,
+    /// Background tasks the process waits for (within the grace period) before it exits.
+    tasks: TaskTracker,
 }
 
 impl Process {
@@ -42,7 +47,24 @@ impl Process {
             registry: metrics::registry(),
             health: Health::default(),
             stopping: CancellationToken::new(),
+            tasks: TaskTracker::new(),
         }
+    }
+
+    /// Runs a background task that the process waits for on shutdown: after the HTTP server
+    /// has drained, the process exits once every such task has ended or the grace period is
+    /// over. Tasks watch [`Process::stopping`] to know when to finish up.
+    pub fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.spawn(task);
+    }
+
+    /// Waits for the background tasks to end.
+    pub(crate) async fn background_tasks_done(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 
     /// A token cancelled when the process is asked to stop, for background tasks to finish up.

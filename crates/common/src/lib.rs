@@ -12,7 +12,9 @@ pub mod json;
 pub mod metrics;
 pub mod openapi;
 pub mod phrase;
+pub mod query;
 pub mod request_id;
+pub mod secret;
 pub mod server;
 pub mod telemetry;
 #[cfg(feature = "testing")]
@@ -20,3 +22,4 @@ pub mod testing;
 
 pub use error::{ApiError, ErrorBody};
 pub use json::Json;
+pub use query::Query;

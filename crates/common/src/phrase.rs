@@ -26,9 +26,12 @@ pub enum PhraseError {
     /// Nothing but spaces.
     #[error("Напишите слово или фразу")]
     Empty,
-    /// Longer than [`MAX_CHARS`].
-    #[error("Слишком длинно: не больше 256 символов")]
-    TooLong,
+    /// Longer than the limit.
+    #[error("Слишком длинно: не больше {max} символов")]
+    TooLong {
+        /// The limit, in characters.
+        max: usize,
+    },
     /// A character that Russian text does not have, or no Russian letter at all.
     #[error("{NOT_RUSSIAN}")]
     NotRussian,
@@ -39,7 +42,7 @@ impl PhraseError {
     pub fn code(self) -> &'static str {
         match self {
             Self::Empty => "empty_phrase",
-            Self::TooLong => "phrase_too_long",
+            Self::TooLong { .. } => "phrase_too_long",
             Self::NotRussian => "not_russian",
         }
     }
@@ -50,8 +53,14 @@ impl PhraseError {
 pub struct Phrase(String);
 
 impl Phrase {
-    /// Validates and normalises `raw`.
+    /// Validates and normalises `raw`, at most [`MAX_CHARS`] characters.
     pub fn parse(raw: &str) -> Result<Self, PhraseError> {
+        Self::parse_with_limit(raw, MAX_CHARS)
+    }
+
+    /// Validates and normalises `raw`, at most `max_chars` characters (a transformed phrase
+    /// is longer than the phrase it came from).
+    pub fn parse_with_limit(raw: &str, max_chars: usize) -> Result<Self, PhraseError> {
         let mut normalised = String::with_capacity(raw.len());
         let mut chars = 0usize;
         let mut has_letter = false;
@@ -78,8 +87,8 @@ impl Phrase {
             }
             normalised.push(c);
             chars += 1;
-            if chars > MAX_CHARS {
-                return Err(PhraseError::TooLong);
+            if chars > max_chars {
+                return Err(PhraseError::TooLong { max: max_chars });
             }
         }
         match (normalised.is_empty(), has_letter) {
@@ -221,7 +230,7 @@ mod tests {
         assert!(Phrase::parse(&format!("  {at_limit}  ")).is_ok());
         assert_eq!(
             Phrase::parse(&format!("{at_limit}я")),
-            Err(PhraseError::TooLong)
+            Err(PhraseError::TooLong { max: MAX_CHARS })
         );
     }
 }

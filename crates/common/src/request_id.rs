@@ -27,12 +27,7 @@ impl RequestId {
     /// An id a client sent, if it is safe to log and forward: 1–128 characters of
     /// `[A-Za-z0-9._:-]`. Anything else is replaced, so ids can never forge log lines.
     pub fn parse(raw: &str) -> Option<Self> {
-        let ok = !raw.is_empty()
-            && raw.len() <= MAX_LEN
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
-        ok.then(|| Self(raw.into()))
+        is_safe_token(raw).then(|| Self(raw.into()))
     }
 
     /// The id as text.
@@ -45,6 +40,16 @@ impl std::fmt::Display for RequestId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Whether `raw` is 1–128 characters of `[A-Za-z0-9._:-]`: safe to log, forward and store as
+/// an identifier.
+pub fn is_safe_token(raw: &str) -> bool {
+    !raw.is_empty()
+        && raw.len() <= MAX_LEN
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
 tokio::task_local! {

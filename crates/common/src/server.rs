@@ -23,15 +23,23 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds the configured address (port 0 picks a free port, as tests do).
-    pub async fn bind(http: &HttpConfig, router: Router, process: &Process) -> io::Result<Self> {
+    /// Binds the configured address (port 0 picks a free port, as tests do). The routes come
+    /// later ([`Server::route`]), so services can be told the address actually bound.
+    pub async fn bind(http: &HttpConfig, process: &Process) -> io::Result<Self> {
         let listener = TcpListener::bind(http.addr).await?;
         Ok(Self {
             listener,
-            router,
+            router: Router::new(),
             http: http.clone(),
             process: process.clone(),
         })
+    }
+
+    /// Sets the application to serve.
+    #[must_use]
+    pub fn route(mut self, router: Router) -> Self {
+        self.router = router;
+        self
     }
 
     /// The address actually bound.
@@ -76,18 +84,24 @@ impl Server {
             stopping.begin_stop();
             tokio::time::sleep(delay).await;
         };
-        let server = axum::serve(listener, router).with_graceful_shutdown(stop_accepting);
-        let deadline = async move {
+        let server = axum::serve(listener, router)
+            .with_graceful_shutdown(stop_accepting)
+            .into_future();
+        let drained = async {
+            server.await?;
+            tracing::info!("requests drained; waiting for background tasks");
+            process.background_tasks_done().await;
+            tracing::info!("background tasks done; exiting");
+            Ok(())
+        };
+        let deadline = async {
             process.stop_requested().await;
             tokio::time::sleep(delay + http.shutdown_grace).await;
         };
         tokio::select! {
-            result = server.into_future() => {
-                tracing::info!("drained; exiting");
-                result
-            }
+            result = drained => result,
             () = deadline => Err(io::Error::other(
-                "grace period over with requests still in flight",
+                "grace period over with requests or background work unfinished",
             )),
         }
     }

@@ -39,7 +39,8 @@ pub async fn build(env: &Env) -> anyhow::Result<Server> {
     let process = Process::new("site");
     let services = vec![figalize::service(&process, &config.figalize)?];
     let app = common::app::build(&process, &config.http, services);
-    Server::bind(&config.http, app, &process)
+    Ok(Server::bind(&config.http, &process)
         .await
-        .with_context(|| format!("listening on {}", config.http.addr))
+        .with_context(|| format!("listening on {}", config.http.addr))?
+        .route(app))
 }

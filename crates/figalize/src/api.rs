@@ -78,7 +78,7 @@ impl FigalizeMetrics {
         );
         for reason in [
             PhraseError::Empty,
-            PhraseError::TooLong,
+            PhraseError::TooLong { max: 0 },
             PhraseError::NotRussian,
         ] {
             rejected.with_label_values(&[reason.code()]);

@@ -67,7 +67,8 @@ pub async fn build(env: &Env) -> anyhow::Result<Server> {
     let process = Process::new("figalize");
     let routes = service(&process, &settings)?;
     let app = common::app::build(&process, &http, vec![routes]);
-    Server::bind(&http, app, &process)
+    Ok(Server::bind(&http, &process)
         .await
-        .with_context(|| format!("listening on {}", http.addr))
+        .with_context(|| format!("listening on {}", http.addr))?
+        .route(app))
 }

@@ -45,7 +45,7 @@ async fn start(vars: &[(&str, &str)], gate: Arc<Notify>) -> TestServer {
         );
     let service = ServiceRoutes::new("test", "A test service.", router.into());
     let app = common::app::build(&process, &http, vec![service]);
-    let server = Server::bind(&http, app, &process).await.unwrap();
+    let server = Server::bind(&http, &process).await.unwrap().route(app);
     let addr = server.local_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     let done = tokio::spawn(server.run(async {

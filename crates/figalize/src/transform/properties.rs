@@ -67,7 +67,7 @@ proptest! {
             // characters must still be Russian text.
             let reparsed = Phrase::parse(&first);
             prop_assert!(
-                matches!(reparsed, Ok(_) | Err(PhraseError::TooLong)),
+                matches!(reparsed, Ok(_) | Err(PhraseError::TooLong { .. })),
                 "{:?} is not Russian text", first
             );
         }

@@ -1,5 +1,11 @@
 //! Helpers for the services' tests (feature `testing`).
 
+mod db;
+mod proxy;
+
+pub use db::{TestDatabase, server_url};
+pub use proxy::TcpProxy;
+
 use std::path::Path;
 
 /// Compares `value` with the JSON snapshot at `path`; with `UPDATE_SNAPSHOTS=1` rewrites it.
@@ -164,4 +170,34 @@ pub fn golden_rows(tsv: &str) -> Vec<(usize, &str, &str)> {
             (next().parse().expect("a scheme id"), next(), next())
         })
         .collect()
+}
+
+/// A temporary folder, removed with its contents when dropped.
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    /// Creates an empty folder under the system's temporary folder.
+    pub fn new() -> Self {
+        let path =
+            std::env::temp_dir().join(format!("figachechnaya-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&path).expect("create a temporary folder");
+        Self(path)
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Default for TempDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

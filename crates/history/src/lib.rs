@@ -1,0 +1,119 @@
+//! The history service: every phrase anyone transformed, its count, and a live stream.
+//!
+//! Requests go [`api`] → [`writer`] (batching) → [`store`] (PostgreSQL or SQLite). The store is
+//! chosen by configuration: PostgreSQL when `DATABASE_URL` or the original's `DB_*` variables
+//! are set, an SQLite file under `$DATA_DIR` otherwise.
+
+pub mod api;
+pub mod config;
+pub mod store;
+pub mod stream;
+pub mod writer;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use common::app::{Process, ServiceRoutes};
+use common::config::{Env, HttpConfig};
+use common::health::{CheckFuture, ReadinessCheck};
+use common::server::Server;
+use tokio::sync::broadcast;
+
+pub use config::{Database, Settings};
+
+use crate::store::{HistoryStore, PostgresStore, SqliteStore};
+use crate::writer::{BatchWriter, WriterMetrics};
+
+/// The service, ready to be mounted in `process`: opens the store (migrating it) and starts
+/// the writer.
+pub async fn service(process: &Process, settings: &Settings) -> anyhow::Result<ServiceRoutes> {
+    let store = open_store(&settings.database).await?;
+    tracing::info!(store = store.kind(), "history store ready");
+    process.health.add(Arc::new(StoreCheck(Arc::clone(&store))));
+    let (events, _) = broadcast::channel(256);
+    let writer = BatchWriter::start(
+        process,
+        &store,
+        &events,
+        &WriterMetrics::new(&process.registry),
+        settings.writer,
+    );
+    let stream_clients = common::metrics::register(
+        &process.registry,
+        prometheus::IntGauge::new(
+            "figachechnaya_history_stream_clients",
+            "Open live-stream connections",
+        )
+        .expect("valid metric"),
+    );
+    let state = api::AppState {
+        store,
+        writer,
+        events,
+        stopping: process.stopping(),
+        stream_clients,
+    };
+    Ok(ServiceRoutes::new(
+        "history",
+        "Every phrase anyone transformed: append, read the newest, count, follow live.",
+        api::router(state),
+    ))
+}
+
+async fn open_store(database: &Database) -> anyhow::Result<Arc<dyn HistoryStore>> {
+    match database {
+        Database::Sqlite { path } => Ok(Arc::new(SqliteStore::open(path).await?)),
+        Database::Postgres {
+            options,
+            pool_size,
+            startup_timeout,
+        } => {
+            let store = PostgresStore::connect_lazy((**options).clone(), *pool_size);
+            migrate_when_reachable(&store, *startup_timeout).await?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// Applies the migrations, retrying while the database is not reachable yet (it may start
+/// after us), for at most `timeout`.
+async fn migrate_when_reachable(store: &PostgresStore, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match store.migrate().await {
+            Ok(()) => return Ok(()),
+            Err(err) if Instant::now() < deadline => {
+                tracing::warn!(error = %err, "database not ready for migrations; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(err) => return Err(err).context("applying the PostgreSQL migrations"),
+        }
+    }
+}
+
+/// Readiness follows the database.
+struct StoreCheck(Arc<dyn HistoryStore>);
+
+impl ReadinessCheck for StoreCheck {
+    fn name(&self) -> &'static str {
+        "database"
+    }
+
+    fn check(&self) -> CheckFuture<'_> {
+        Box::pin(async move { self.0.ping().await.map_err(|e| e.to_string()) })
+    }
+}
+
+/// The history service on its own, bound to `HISTORY_API_PORT` (default 8001).
+pub async fn build(env: &Env) -> anyhow::Result<Server> {
+    let http = HttpConfig::from_env(env, "HISTORY_API_PORT", 8001)?;
+    let settings = Settings::from_env(env)?;
+    let process = Process::new("history");
+    let routes = service(&process, &settings).await?;
+    let app = common::app::build(&process, &http, vec![routes]);
+    Ok(Server::bind(&http, &process)
+        .await
+        .with_context(|| format!("listening on {}", http.addr))?
+        .route(app))
+}

@@ -1,0 +1,136 @@
+//! The PostgreSQL adapter.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Row};
+
+use super::{
+    Appended, Entry, HistoryStore, NewEntry, StoreError, StoreFuture, newest_created, outcomes,
+};
+
+/// History in PostgreSQL.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// A store over a lazily connecting pool: the service starts while the database is down
+    /// and connects once it is back.
+    pub fn connect_lazy(options: PgConnectOptions, pool_size: u32) -> Self {
+        let pool = PgPoolOptions::new()
+            .max_connections(pool_size)
+            .acquire_timeout(Duration::from_secs(2))
+            .connect_lazy_with(options);
+        Self { pool }
+    }
+
+    /// Applies the migrations in `migrations/postgres`.
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        sqlx::migrate!("./migrations/postgres")
+            .run(&self.pool)
+            .await
+    }
+
+    /// The pool, for metrics.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn append_batch(&self, entries: &[NewEntry]) -> Result<Appended, StoreError> {
+        let ids: Vec<&str> = entries.iter().map(|e| e.append_id.as_str()).collect();
+        let originals: Vec<&str> = entries.iter().map(|e| e.original.as_str()).collect();
+        let figalized: Vec<&str> = entries.iter().map(|e| e.figalized.as_str()).collect();
+        let mut tx = self.pool.begin().await?;
+        let created: HashMap<String, i64> = sqlx::query(
+            "insert into history (append_id, original, figalized)
+             select * from unnest($1::text[], $2::text[], $3::text[])
+             on conflict (append_id) do nothing
+             returning append_id, id",
+        )
+        .bind(&ids)
+        .bind(&originals)
+        .bind(&figalized)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<Result<_, sqlx::Error>>()?;
+        let existing: HashMap<String, i64> = if created.len() < entries.len() {
+            let missing: Vec<&str> = ids
+                .iter()
+                .copied()
+                .filter(|id| !created.contains_key(*id))
+                .collect();
+            sqlx::query("select append_id, id from history where append_id = any($1)")
+                .bind(&missing)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                .collect::<Result<_, sqlx::Error>>()?
+        } else {
+            HashMap::new()
+        };
+        let added = i64::try_from(created.len()).expect("a batch fits in i64");
+        let total: i64 =
+            sqlx::query_scalar("update history_total set total = total + $1 returning total")
+                .bind(added)
+                .fetch_one(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(Appended {
+            stored: outcomes(entries, &created, &existing)?,
+            total,
+            newest: newest_created(entries, &created),
+        })
+    }
+}
+
+impl HistoryStore for PostgresStore {
+    fn append<'a>(&'a self, entries: &'a [NewEntry]) -> StoreFuture<'a, Appended> {
+        Box::pin(self.append_batch(entries))
+    }
+
+    fn latest(&self, limit: u32) -> StoreFuture<'_, Vec<Entry>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "select id, original, figalized from history order by id desc limit $1",
+            )
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(Entry {
+                        id: row.try_get(0)?,
+                        original: row.try_get(1)?,
+                        figalized: row.try_get(2)?,
+                    })
+                })
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(StoreError::from)
+        })
+    }
+
+    fn count(&self) -> StoreFuture<'_, i64> {
+        Box::pin(async move {
+            Ok(sqlx::query_scalar("select total from history_total")
+                .fetch_one(&self.pool)
+                .await?)
+        })
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            sqlx::query("select 1").execute(&self.pool).await?;
+            Ok(())
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+}

@@ -1,0 +1,349 @@
+//! The batching writer: appends from many concurrent requests become one multi-row insert.
+//!
+//! Requests queue their entry and wait. Each writer task takes everything queued (up to the
+//! batch size), optionally lingers a moment for more, inserts it in one transaction, and only
+//! then answers each request. While one batch commits, the next one gathers, so batches grow
+//! with load and stay at one row when it is quiet.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prometheus::{Histogram, HistogramOpts, IntCounter};
+use tokio::sync::{Mutex, broadcast, mpsc, oneshot};
+
+use crate::store::{Entry, HistoryStore, NewEntry, StoreError, Stored};
+
+/// How the writer batches.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterConfig {
+    /// Most rows in one insert.
+    pub max_batch: usize,
+    /// How long to wait for more entries once the first has arrived (zero: take what is there).
+    pub linger: Duration,
+    /// Writer tasks, each committing its own batches (more overlap commits with gathering).
+    pub writers: usize,
+    /// Entries that may wait for a writer before appends wait for room.
+    pub queue: usize,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self {
+            max_batch: 512,
+            linger: Duration::ZERO,
+            writers: 2,
+            queue: 16_384,
+        }
+    }
+}
+
+/// The newest entry and the count after a commit: what the live stream sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The newest entry created by the batch.
+    pub entry: Entry,
+    /// Entries in the history after it.
+    pub count: i64,
+}
+
+struct Pending {
+    entry: NewEntry,
+    reply: oneshot::Sender<Result<Stored, Arc<StoreError>>>,
+}
+
+/// Appends entries through the batching writer tasks.
+#[derive(Clone)]
+pub struct BatchWriter {
+    queue: mpsc::Sender<Pending>,
+}
+
+/// The writer's metrics.
+#[derive(Clone)]
+pub struct WriterMetrics {
+    /// Rows committed.
+    pub appended: IntCounter,
+    /// Appends whose id was already stored.
+    pub duplicates: IntCounter,
+    /// Batches that failed to commit.
+    pub failed_batches: IntCounter,
+    /// Rows per committed batch.
+    pub batch_size: Histogram,
+    /// Time to commit a batch.
+    pub commit_seconds: Histogram,
+}
+
+impl WriterMetrics {
+    /// Registers the metrics in `registry`.
+    pub fn new(registry: &prometheus::Registry) -> Self {
+        use common::metrics::register;
+        let counter = |name: &str, help: &str| {
+            register(registry, IntCounter::new(name, help).expect("valid metric"))
+        };
+        Self {
+            appended: counter("figachechnaya_history_appends_total", "Entries committed"),
+            duplicates: counter(
+                "figachechnaya_history_duplicate_appends_total",
+                "Appends whose id was already stored (retries)",
+            ),
+            failed_batches: counter(
+                "figachechnaya_history_failed_batches_total",
+                "Batches the database did not commit",
+            ),
+            batch_size: register(
+                registry,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "figachechnaya_history_batch_size",
+                        "Rows per committed batch",
+                    )
+                    .buckets(vec![
+                        1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+                    ]),
+                )
+                .expect("valid metric"),
+            ),
+            commit_seconds: register(
+                registry,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "figachechnaya_history_batch_commit_duration_seconds",
+                        "Time to insert and commit one batch",
+                    )
+                    .buckets(common::metrics::LATENCY_BUCKETS.to_vec()),
+                )
+                .expect("valid metric"),
+            ),
+        }
+    }
+}
+
+impl BatchWriter {
+    /// Starts the writer tasks on `process`; they end once every `BatchWriter` clone is gone and
+    /// the queue is empty.
+    pub fn start(
+        process: &common::app::Process,
+        store: &Arc<dyn HistoryStore>,
+        events: &broadcast::Sender<Committed>,
+        metrics: &WriterMetrics,
+        config: WriterConfig,
+    ) -> Self {
+        let (queue, receiver) = mpsc::channel(config.queue.max(1));
+        let receiver = Arc::new(Mutex::new(receiver));
+        for _ in 0..config.writers.max(1) {
+            process.spawn(run_writer(
+                Arc::clone(&receiver),
+                Arc::clone(store),
+                events.clone(),
+                metrics.clone(),
+                config,
+            ));
+        }
+        Self { queue }
+    }
+
+    /// Appends one entry; answers once its batch is committed.
+    pub async fn append(&self, entry: NewEntry) -> Result<Stored, Arc<StoreError>> {
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending { entry, reply };
+        if self.queue.send(pending).await.is_err() {
+            return Err(Arc::new(StoreError::Unexpected("the writer has stopped")));
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(Arc::new(StoreError::Unexpected(
+                "the writer dropped an append",
+            )))
+        })
+    }
+}
+
+async fn run_writer(
+    receiver: Arc<Mutex<mpsc::Receiver<Pending>>>,
+    store: Arc<dyn HistoryStore>,
+    events: broadcast::Sender<Committed>,
+    metrics: WriterMetrics,
+    config: WriterConfig,
+) {
+    let mut batch = Vec::with_capacity(config.max_batch);
+    loop {
+        {
+            let mut receiver = receiver.lock().await;
+            if receiver.recv_many(&mut batch, config.max_batch).await == 0 {
+                return; // every sender is gone and the queue is empty
+            }
+            if !config.linger.is_zero() && batch.len() < config.max_batch {
+                let deadline = tokio::time::Instant::now() + config.linger;
+                while batch.len() < config.max_batch {
+                    let room = config.max_batch - batch.len();
+                    match tokio::time::timeout_at(deadline, receiver.recv_many(&mut batch, room))
+                        .await
+                    {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                }
+            }
+        }
+        commit(&*store, &mut batch, &events, &metrics).await;
+    }
+}
+
+async fn commit(
+    store: &dyn HistoryStore,
+    batch: &mut Vec<Pending>,
+    events: &broadcast::Sender<Committed>,
+    metrics: &WriterMetrics,
+) {
+    let (entries, replies): (Vec<NewEntry>, Vec<_>) =
+        batch.drain(..).map(|p| (p.entry, p.reply)).unzip();
+    let started = Instant::now();
+    let result = store.append(&entries).await;
+    metrics
+        .commit_seconds
+        .observe(started.elapsed().as_secs_f64());
+    match result {
+        Ok(appended) => {
+            #[allow(clippy::cast_precision_loss)]
+            metrics.batch_size.observe(entries.len() as f64);
+            for (reply, stored) in replies.into_iter().zip(appended.stored) {
+                if stored.created {
+                    metrics.appended.inc();
+                } else {
+                    metrics.duplicates.inc();
+                }
+                let _ = reply.send(Ok(stored));
+            }
+            if let Some(entry) = appended.newest {
+                // Nobody listening is fine: the stream is best-effort, the rows are committed.
+                let _ = events.send(Committed {
+                    entry,
+                    count: appended.total,
+                });
+            }
+        }
+        Err(err) => {
+            metrics.failed_batches.inc();
+            tracing::warn!(error = %err, rows = entries.len(), "batch not committed");
+            let err = Arc::new(err);
+            for reply in replies {
+                let _ = reply.send(Err(Arc::clone(&err)));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex as StdMutex;
+
+    use super::*;
+    use crate::store::{Appended, StoreFuture};
+
+    /// A store that records batch sizes and holds each commit until the gate lets it through.
+    struct Recording {
+        batches: StdMutex<Vec<usize>>,
+        calls: std::sync::atomic::AtomicUsize,
+        gate: tokio::sync::Semaphore,
+        next_id: StdMutex<i64>,
+    }
+
+    impl HistoryStore for Recording {
+        fn append<'a>(&'a self, entries: &'a [NewEntry]) -> StoreFuture<'a, Appended> {
+            Box::pin(async move {
+                self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                self.gate.acquire().await.expect("open gate").forget();
+                self.batches.lock().unwrap().push(entries.len());
+                let mut next = self.next_id.lock().unwrap();
+                let stored = entries
+                    .iter()
+                    .map(|_| {
+                        *next += 1;
+                        Stored {
+                            id: *next,
+                            created: true,
+                        }
+                    })
+                    .collect();
+                Ok(Appended {
+                    stored,
+                    total: *next,
+                    newest: None,
+                })
+            })
+        }
+        fn latest(&self, _: u32) -> StoreFuture<'_, Vec<Entry>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+        fn count(&self) -> StoreFuture<'_, i64> {
+            Box::pin(async { Ok(0) })
+        }
+        fn ping(&self) -> StoreFuture<'_, ()> {
+            Box::pin(async { Ok(()) })
+        }
+        fn kind(&self) -> &'static str {
+            "recording"
+        }
+    }
+
+    fn entry(n: usize) -> NewEntry {
+        NewEntry {
+            append_id: n.to_string(),
+            original: "велосипед".into(),
+            figalized: "Фигосипед".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn appends_queued_during_a_commit_go_into_one_batch_and_each_waits_for_its_commit() {
+        let process = common::app::Process::new("writer_test");
+        let recording = Arc::new(Recording {
+            batches: StdMutex::default(),
+            calls: 0.into(),
+            gate: tokio::sync::Semaphore::new(0),
+            next_id: StdMutex::default(),
+        });
+        let store: Arc<dyn HistoryStore> = recording.clone();
+        let (events, _) = broadcast::channel(4);
+        let config = WriterConfig {
+            writers: 1,
+            ..WriterConfig::default()
+        };
+        let writer = BatchWriter::start(
+            &process,
+            &store,
+            &events,
+            &WriterMetrics::new(&process.registry),
+            config,
+        );
+
+        // The first append takes the writer into a commit that the gate holds.
+        let first = tokio::spawn({
+            let writer = writer.clone();
+            async move { writer.append(entry(0)).await }
+        });
+        common::testing::wait_until("the first commit to start", || {
+            recording.calls.load(std::sync::atomic::Ordering::SeqCst) == 1
+        })
+        .await;
+        let rest: Vec<_> = (1..=49)
+            .map(|n| {
+                let writer = writer.clone();
+                tokio::spawn(async move { writer.append(entry(n)).await })
+            })
+            .collect();
+        common::testing::wait_until("49 appends to queue", || {
+            writer.queue.max_capacity() - writer.queue.capacity() == 49
+        })
+        .await;
+        assert!(
+            rest.iter().all(|task| !task.is_finished()),
+            "answered before commit"
+        );
+
+        recording.gate.add_permits(2);
+        assert_eq!(first.await.unwrap().unwrap().id, 1);
+        for task in rest {
+            assert!(task.await.unwrap().unwrap().created);
+        }
+        assert_eq!(*recording.batches.lock().unwrap(), vec![1, 49]);
+    }
+}

@@ -1,0 +1,246 @@
+//! The HTTP API of the history service.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Backing, expect_error, spawn_app, spawn_app_on};
+
+#[tokio::test]
+async fn an_append_is_committed_and_read_back_in_the_original_shape() {
+    let app = spawn_app().await;
+    let response = app.append("велосипед", "Фигосипед").await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["created"], true);
+    let id = body["id"].as_i64().unwrap();
+    assert_eq!(
+        app.get_json("/api/gethistory/").await,
+        json!([[id, "велосипед", "Фигосипед"]])
+    );
+    assert_eq!(app.count().await, 1);
+}
+
+#[tokio::test]
+async fn the_embedded_sqlite_store_answers_the_same_way() {
+    let app = spawn_app_on(Backing::sqlite(), &[]).await;
+    assert_eq!(app.append("велосипед", "Фигосипед").await.status(), 200);
+    let history = app.get_json("/api/gethistory/").await;
+    assert_eq!(history[0][1], "велосипед");
+    assert_eq!(app.count().await, 1);
+    let Backing::Sqlite(dir) = &app.backing else {
+        unreachable!()
+    };
+    assert!(dir.path().join("history.sqlite3").is_file());
+}
+
+#[tokio::test]
+async fn gethistory_returns_the_newest_first_up_to_the_limit() {
+    let app = spawn_app().await;
+    for (original, figalized) in [
+        ("каюк", "Фигаюк"),
+        ("велосипед", "Фигосипед"),
+        ("тихий дон", "Фигихий Фигон"),
+    ] {
+        assert_eq!(app.append(original, figalized).await.status(), 200);
+    }
+    let latest = app.get_json("/api/gethistory/?limit=2").await;
+    let originals: Vec<_> = latest
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row[1].clone())
+        .collect();
+    assert_eq!(originals, [json!("тихий дон"), json!("велосипед")]);
+    assert_eq!(
+        app.get_json("/api/gethistory/")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        app.get_json("/api/gethistory/?limit=100")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn a_repeated_id_in_the_body_or_header_is_stored_once() {
+    let app = spawn_app().await;
+    let body = json!({"original": "велосипед", "figalized": "Фигосипед", "id": "figalize-1"});
+    let first: Value = app
+        .post_json("/api/append/", &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let again: Value = app
+        .post_json("/api/append/", &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["created"], true);
+    assert_eq!(again["created"], false);
+    assert_eq!(again["id"], first["id"]);
+
+    let by_header = |key: &'static str| {
+        app.client
+            .post(app.url("/api/append/"))
+            .header("idempotency-key", key)
+            .json(&json!({"original": "каюк", "figalized": "Фигаюк"}))
+            .send()
+    };
+    assert_eq!(
+        by_header("k-2")
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["created"],
+        true
+    );
+    assert_eq!(
+        by_header("k-2")
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["created"],
+        false
+    );
+    assert_eq!(app.count().await, 2);
+}
+
+#[tokio::test]
+async fn concurrent_appends_are_all_committed() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..200 {
+        let app = std::sync::Arc::clone(&app);
+        tasks.spawn(async move {
+            let body =
+                json!({"original": "велосипед", "figalized": "Фигосипед", "id": format!("c-{n}")});
+            app.post_json("/api/append/", &body).await.status()
+        });
+    }
+    while let Some(status) = tasks.join_next().await {
+        assert_eq!(status.unwrap(), 200);
+    }
+    assert_eq!(app.count().await, 200);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("figachechnaya_history_appends_total 200"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn bad_appends_get_4xx_and_nothing_is_written() {
+    let app = spawn_app().await;
+    let cases = [
+        (
+            json!({"original": "bicycle", "figalized": "Фигосипед"}),
+            400,
+            "not_russian",
+        ),
+        (
+            json!({"original": "велосипед", "figalized": "Fig"}),
+            400,
+            "not_russian",
+        ),
+        (
+            json!({"original": "вело\u{0}сипед", "figalized": "Фигосипед"}),
+            400,
+            "not_russian",
+        ),
+        (
+            json!({"original": "", "figalized": "Фигосипед"}),
+            400,
+            "empty_phrase",
+        ),
+        (
+            json!({"original": "я".repeat(257), "figalized": "Фига"}),
+            400,
+            "phrase_too_long",
+        ),
+        (
+            json!({"original": "я", "figalized": "Фига".repeat(600)}),
+            400,
+            "phrase_too_long",
+        ),
+        (
+            json!({"original": "велосипед", "figalized": "Фигосипед", "id": "a b"}),
+            400,
+            "invalid_id",
+        ),
+        (
+            json!({"original": "велосипед", "figalized": "Фигосипед", "id": "x".repeat(129)}),
+            400,
+            "invalid_id",
+        ),
+        (json!({"original": "велосипед"}), 422, "invalid_body"),
+        (json!({"figalized": "Фигосипед"}), 422, "invalid_body"),
+        (
+            json!({"original": 1, "figalized": "Фигосипед"}),
+            422,
+            "invalid_body",
+        ),
+        (json!(["велосипед", "Фигосипед"]), 422, "invalid_body"),
+    ];
+    for (body, status, code) in cases {
+        let body_text = body.to_string();
+        let response = app.post_json("/api/append/", &body).await;
+        assert_eq!(response.status().as_u16(), status, "{body_text}");
+        expect_error(response, status, code).await;
+    }
+    let response = app
+        .client
+        .post(app.url("/api/append/"))
+        .header("content-type", "application/json")
+        .body("{\"original\": ")
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 400, "malformed_json").await;
+    assert_eq!(app.count().await, 0);
+    assert_eq!(app.get_json("/api/gethistory/").await, json!([]));
+}
+
+#[tokio::test]
+async fn a_limit_out_of_range_or_not_a_number_is_400() {
+    let app = spawn_app().await;
+    for (query, code) in [
+        ("0", "invalid_limit"),
+        ("101", "invalid_limit"),
+        ("-1", "invalid_query"),
+        ("ten", "invalid_query"),
+    ] {
+        let response = app.get(&format!("/api/gethistory/?limit={query}")).await;
+        expect_error(response, 400, code).await;
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_matches_its_snapshot() {
+    let app = spawn_app_on(Backing::sqlite(), &[]).await;
+    let doc = app.get_json("/api/history/openapi.json").await;
+    for path in [
+        "/api/append/",
+        "/api/gethistory/",
+        "/api/history/count",
+        "/api/history/stream",
+        "/api/healthz/",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} undocumented");
+    }
+    common::testing::assert_snapshot(
+        &doc,
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/openapi.json"),
+    );
+    assert_eq!(app.get("/api/history/docs/").await.status(), 200);
+}
