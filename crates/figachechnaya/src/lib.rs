@@ -4,8 +4,6 @@
 //! It is the same code as the service binaries, composed differently: each service crate hands
 //! over its routes and [`common::app::build`] wraps them exactly as it wraps a single service.
 
-use std::path::PathBuf;
-
 use anyhow::Context;
 use common::app::Process;
 use common::config::{ConfigError, Env, HttpConfig};
@@ -16,10 +14,11 @@ use common::server::Server;
 pub struct SiteConfig {
     /// `HOST` and `PORT` (default 127.0.0.1:8080) and the shared HTTP limits.
     pub http: HttpConfig,
-    /// `DATA_DIR` (default `./data`): where the embedded stores keep their files.
-    pub data_dir: PathBuf,
     /// The figalize service's settings.
     pub figalize: figalize::Settings,
+    /// The history service's settings (an SQLite file under `DATA_DIR` unless a database is
+    /// configured).
+    pub history: history::Settings,
 }
 
 impl SiteConfig {
@@ -27,8 +26,8 @@ impl SiteConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             http: HttpConfig::from_env(env, "PORT", 8080)?,
-            data_dir: env.or("DATA_DIR", PathBuf::from("./data"))?,
             figalize: figalize::Settings::from_env(env)?,
+            history: history::Settings::from_env(env)?,
         })
     }
 }
@@ -37,7 +36,11 @@ impl SiteConfig {
 pub async fn build(env: &Env) -> anyhow::Result<Server> {
     let config = SiteConfig::from_env(env)?;
     let process = Process::new("site");
-    let services = vec![figalize::service(&process, &config.figalize)?];
+    let history = history::service(&process, &config.history).await?;
+    // figalize appends to the history routes in this process: the same client, no network.
+    let to_history = figalize::history::HistoryClient::in_process(history.router.clone());
+    let figalize = figalize::service(&process, &config.figalize, to_history)?;
+    let services = vec![figalize, history];
     let app = common::app::build(&process, &config.http, services);
     Ok(Server::bind(&config.http, &process)
         .await

@@ -1,13 +1,15 @@
 //! The one-process binary, started as a newcomer starts it.
 
-use common::testing::{failed_start, start_binary};
+use common::testing::{TempDir, failed_start, start_binary};
 use serde_json::{Value, json};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_figachechnaya");
 
 #[tokio::test]
 async fn the_site_answers_figalize_and_its_docs_then_stops_cleanly_on_sigterm() {
-    let site = start_binary(BINARY, &[("PORT", "0")]);
+    let data = TempDir::new();
+    let data_dir = data.path().to_str().unwrap();
+    let site = start_binary(BINARY, &[("PORT", "0"), ("DATA_DIR", data_dir)]);
     assert!(
         site.addr.ip().is_loopback(),
         "listens on loopback by default"

@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 use common::phrase::{Phrase, PhraseError};
 use common::{ApiError, ErrorBody, Json};
 
+use crate::outbox::{Append, Outbox};
 use crate::scheme::Schemes;
 use crate::transform::figalize;
 
@@ -26,17 +27,19 @@ pub struct AppState {
     schemes: Arc<Schemes>,
     /// `GET /api/getschemas/` never changes while the process runs: rendered once.
     scheme_names: Bytes,
+    outbox: Arc<Outbox>,
     metrics: FigalizeMetrics,
 }
 
 impl AppState {
     /// State over `schemes`, with metrics registered in `registry`.
-    pub fn new(schemes: Schemes, registry: &prometheus::Registry) -> Self {
+    pub fn new(schemes: Schemes, outbox: Arc<Outbox>, registry: &prometheus::Registry) -> Self {
         let scheme_names = Bytes::from(render_scheme_names(&schemes));
         let metrics = FigalizeMetrics::new(registry, schemes.iter().len());
         Self {
             schemes: Arc::new(schemes),
             scheme_names,
+            outbox,
             metrics,
         }
     }
@@ -159,6 +162,13 @@ async fn figalize_phrase(
         .figalizations
         .with_label_values(&[&request.schema_id.0.to_string()])
         .inc();
+    // Off the request path: the outbox delivers it to history in the background.
+    state.outbox.push(Append {
+        id: uuid::Uuid::new_v4().to_string(),
+        original: phrase.into_string(),
+        figalized: figalized.clone(),
+        request_id: common::request_id::current().map(|id| id.as_str().to_owned()),
+    });
     Ok(Json(FigalizeResponse { data: figalized }))
 }
 

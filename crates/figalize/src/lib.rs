@@ -5,26 +5,42 @@
 //! ([`build`]) or beside the other services in the one-process site.
 
 pub mod api;
+pub mod history;
+pub mod outbox;
 pub mod scheme;
 pub mod transform;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use common::app::{Process, ServiceRoutes};
 use common::config::{ConfigError, Env, HttpConfig};
 use common::server::Server;
 
+use crate::history::HistoryClient;
+use crate::outbox::{DeliveryConfig, Outbox, OutboxMetrics};
 use crate::scheme::Schemes;
 
 /// Where the original service read its schemes (a mounted ConfigMap); used when it exists.
 pub const DEFAULT_SCHEMES_FILE: &str = "/var/config/example.json";
 
 /// The service's own settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// `SCHEMES_FILE`, else [`DEFAULT_SCHEMES_FILE`] if present, else the built-in schemes.
     pub schemes_file: Option<PathBuf>,
+    /// `HISTORY_APPEND_URL`: history's append endpoint (the original's variable).
+    pub history_append_url: String,
+    /// `HISTORY_TIMEOUT_MS`: how long one delivery attempt may take.
+    pub history_timeout: Duration,
+    /// `OUTBOX_CAPACITY`: history entries kept while history is unreachable.
+    pub outbox_capacity: usize,
+    /// `OUTBOX_CONCURRENCY`: entries delivered at once.
+    pub outbox_concurrency: usize,
+    /// `OUTBOX_MAX_BACKOFF_MS`: longest wait between delivery retries.
+    pub outbox_max_backoff: Duration,
 }
 
 impl Settings {
@@ -34,12 +50,40 @@ impl Settings {
             let default = PathBuf::from(DEFAULT_SCHEMES_FILE);
             default.is_file().then_some(default)
         });
-        Ok(Self { schemes_file })
+        let history_append_url = env.or(
+            "HISTORY_APPEND_URL",
+            "http://127.0.0.1:8001/api/append/".to_owned(),
+        )?;
+        if !(history_append_url.starts_with("http://")
+            || history_append_url.starts_with("https://"))
+        {
+            return Err(ConfigError::new(
+                "HISTORY_APPEND_URL",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        let positive = |name: &str, default: usize| match env.or(name, default)? {
+            0 => Err(ConfigError::new(name, "must be positive")),
+            n => Ok(n),
+        };
+        Ok(Self {
+            schemes_file,
+            history_append_url,
+            history_timeout: env.millis("HISTORY_TIMEOUT_MS", Duration::from_secs(5))?,
+            outbox_capacity: positive("OUTBOX_CAPACITY", 100_000)?,
+            outbox_concurrency: positive("OUTBOX_CONCURRENCY", 32)?,
+            outbox_max_backoff: env.millis("OUTBOX_MAX_BACKOFF_MS", Duration::from_secs(10))?,
+        })
     }
 }
 
-/// The service, ready to be mounted in `process`.
-pub fn service(process: &Process, settings: &Settings) -> anyhow::Result<ServiceRoutes> {
+/// The service, ready to be mounted in `process`; history entries go to `history` through an
+/// outbox delivered in the background.
+pub fn service(
+    process: &Process,
+    settings: &Settings,
+    history: HistoryClient,
+) -> anyhow::Result<ServiceRoutes> {
     let schemes = match &settings.schemes_file {
         Some(path) => Schemes::load(path).context("SCHEMES_FILE")?,
         None => Schemes::builtin(),
@@ -52,7 +96,21 @@ pub fn service(process: &Process, settings: &Settings) -> anyhow::Result<Service
             .map_or_else(|| "built-in".to_owned(), |p| p.display().to_string()),
         "schemes loaded"
     );
-    let state = api::AppState::new(schemes, &process.registry);
+    let outbox = Arc::new(Outbox::new(
+        settings.outbox_capacity,
+        OutboxMetrics::new(&process.registry),
+    ));
+    process.spawn(outbox::deliver(
+        Arc::clone(&outbox),
+        history,
+        DeliveryConfig {
+            concurrency: settings.outbox_concurrency,
+            min_backoff: Duration::from_millis(100).min(settings.outbox_max_backoff),
+            max_backoff: settings.outbox_max_backoff,
+        },
+        process.stopping(),
+    ));
+    let state = api::AppState::new(schemes, outbox, &process.registry);
     Ok(ServiceRoutes::new(
         "figalize",
         "Turns Russian words and phrases into their «офигаченные» forms.",
@@ -65,7 +123,11 @@ pub async fn build(env: &Env) -> anyhow::Result<Server> {
     let http = HttpConfig::from_env(env, "FIGALIZE_API_PORT", 8002)?;
     let settings = Settings::from_env(env)?;
     let process = Process::new("figalize");
-    let routes = service(&process, &settings)?;
+    let history = HistoryClient::http(
+        settings.history_append_url.clone(),
+        settings.history_timeout,
+    )?;
+    let routes = service(&process, &settings, history)?;
     let app = common::app::build(&process, &http, vec![routes]);
     Ok(Server::bind(&http, &process)
         .await

@@ -25,7 +25,12 @@ pub async fn spawn_app() -> TestApp {
 /// Starts the service with extra environment variables.
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     common::telemetry::init_for_tests();
-    let mut vars = vec![("FIGALIZE_API_PORT", "0"), ("SCHEMES_FILE", SCHEMES_FILE)];
+    // History is out of reach unless a test says otherwise: entries wait in the outbox.
+    let mut vars = vec![
+        ("FIGALIZE_API_PORT", "0"),
+        ("SCHEMES_FILE", SCHEMES_FILE),
+        ("HISTORY_APPEND_URL", "http://127.0.0.1:9/api/append/"),
+    ];
     vars.extend_from_slice(extra);
     let env = common::config::Env::from_pairs(vars);
     let server = figalize::build(&env).await.expect("the service starts");
@@ -74,6 +79,16 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+
+    /// The value of an integer metric without labels, from `/metrics`.
+    pub async fn metric(&self, name: &str) -> i64 {
+        let text = self.get("/metrics").await.text().await.unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {name} in /metrics"))
+            .parse()
+            .unwrap()
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

@@ -1,0 +1,101 @@
+//! figalize → history: every entry arrives once, whatever history is doing.
+
+use std::net::SocketAddr;
+
+use common::config::Env;
+use common::testing::TestDatabase;
+use sqlx::Connection;
+
+use crate::helpers::spawn_app_with;
+
+/// A loopback port nothing listens on (yet).
+fn free_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+#[tokio::test]
+async fn entries_made_while_history_is_down_all_arrive_once_it_is_up() {
+    let history_addr = free_port();
+    let url = format!("http://{history_addr}/api/append/");
+    let app = spawn_app_with(&[
+        ("HISTORY_APPEND_URL", &url),
+        ("OUTBOX_MAX_BACKOFF_MS", "300"),
+    ])
+    .await;
+
+    for n in 0..500 {
+        let response = app.figalize(n % 2, "велосипед").await;
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(
+        app.metric("figachechnaya_figalize_history_outbox_queued_total")
+            .await,
+        500
+    );
+    common::testing::wait_until_async("a delivery to be retried", || async {
+        app.metric("figachechnaya_figalize_history_outbox_retried_total")
+            .await
+            > 0
+    })
+    .await;
+
+    let db = TestDatabase::create().await;
+    let port = history_addr.port().to_string();
+    let history = history::build(&Env::from_pairs([
+        ("HISTORY_API_PORT", port.as_str()),
+        ("DATABASE_URL", db.url.as_str()),
+    ]))
+    .await
+    .expect("history starts on the port figalize was told");
+    tokio::spawn(history.run(std::future::pending()));
+
+    common::testing::wait_until_async("the outbox to drain", || async {
+        app.metric("figachechnaya_figalize_history_outbox_depth")
+            .await
+            == 0
+            && app
+                .metric("figachechnaya_figalize_history_outbox_delivered_total")
+                .await
+                == 500
+    })
+    .await;
+    let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let (rows, distinct): (i64, i64) =
+        sqlx::query_as("select count(*), count(distinct append_id) from history")
+            .fetch_one(&mut connection)
+            .await
+            .unwrap();
+    assert_eq!((rows, distinct), (500, 500));
+}
+
+#[tokio::test]
+async fn a_history_that_never_answers_does_not_hold_up_figalize() {
+    // Accepts connections and never answers them.
+    let silent = tokio::net::TcpListener::bind("127.0.1:0").await.unwrap();
+    let url = format!("http://{}/api/append/", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((connection, _)) = silent.accept().await {
+            held.push(connection);
+        }
+    });
+    let app = spawn_app_with(&[
+        ("HISTORY_APPEND_URL", &url),
+        ("HISTORY_TIMEOUT_MS", "60000"),
+    ])
+    .await;
+    for _ in 0..20 {
+        let response = app.figalize(0, "велосипед").await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.json::<serde_json::Value>().await.unwrap()["data"],
+            "Фигосипед"
+        );
+    }
+    assert_eq!(
+        app.metric("figachechnaya_figalize_history_outbox_delivered_total")
+            .await,
+        0
+    );
+}
