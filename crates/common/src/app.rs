@@ -23,6 +23,7 @@ use crate::health::{self, Health};
 use crate::metrics::{self, HttpMetrics};
 use crate::request_id::{self, X_REQUEST_ID};
 use crate::{openapi, telemetry};
+use axum::response::IntoResponse;
 
 /// What the services running in one process share.
 #[derive(Clone)]
@@ -110,7 +111,7 @@ impl ServiceRoutes {
 }
 
 /// The whole application: the services' routes, each one's docs, health, `/metrics`, and the
-/// middleware every request passes, outermost first: request id → CORS → error shape → log →
+/// middleware every request passes, outermost first: request id → CORS → error shape → log and
 /// metrics → request timeout → body timeout → body limit → panic catcher.
 pub fn build(process: &Process, http: &HttpConfig, services: Vec<ServiceRoutes>) -> Router {
     let mut router = Router::new()
@@ -128,31 +129,28 @@ pub fn build(process: &Process, http: &HttpConfig, services: Vec<ServiceRoutes>)
             .merge(openapi::docs_router(service.name, doc));
     }
     let http_metrics = HttpMetrics::new(&process.registry, process.name);
-    // Innermost first. Separate `layer` calls, because each one turns the answer body back into
-    // axum's `Body`, which the timeout and CORS layers need.
-    let mut router = router
-        .layer(CatchPanicLayer::custom(error::panic_response))
-        .layer(DefaultBodyLimit::disable())
-        .layer(RequestBodyLimitLayer::new(http.body_limit))
-        // A client that stops sending its body mid-way gets 408, not the 503 of a slow server.
-        .layer(RequestBodyTimeoutLayer::new(http.request_timeout / 2))
+    // One layer over every route (so the route template is known), outermost first. The
+    // `map_response` steps turn answer bodies back into axum's `Body`, which the timeout and
+    // CORS layers need.
+    let middleware = ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(request_id::assign))
+        .option_layer(cors(http))
+        .layer(axum::middleware::from_fn(error::normalize))
+        .layer(axum::middleware::from_fn_with_state(
+            http_metrics,
+            telemetry::observe,
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             http.request_timeout,
         ))
-        .layer(
-            ServiceBuilder::new()
-                .layer(axum::middleware::from_fn(error::normalize))
-                .layer(axum::middleware::from_fn(telemetry::log_requests))
-                .layer(axum::middleware::from_fn_with_state(
-                    http_metrics,
-                    metrics::track,
-                )),
-        );
-    if let Some(cors) = cors(http) {
-        router = router.layer(cors);
-    }
-    router.layer(axum::middleware::from_fn(request_id::assign))
+        .map_response(IntoResponse::into_response)
+        // A client that stops sending its body mid-way gets 408, not the 503 of a slow server.
+        .layer(RequestBodyTimeoutLayer::new(http.request_timeout / 2))
+        .layer(RequestBodyLimitLayer::new(http.body_limit))
+        .map_response(IntoResponse::into_response)
+        .layer(CatchPanicLayer::custom(error::panic_response));
+    router.layer(DefaultBodyLimit::disable()).layer(middleware)
 }
 
 fn cors(http: &HttpConfig) -> Option<CorsLayer> {

@@ -1,10 +1,7 @@
 //! Prometheus metrics: one registry per process, HTTP metrics by route template, `GET /metrics`.
 
-use std::time::Instant;
-
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{Method, header};
-use axum::middleware::Next;
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
@@ -88,24 +85,29 @@ impl HttpMetrics {
     }
 }
 
-/// Middleware (added with `Router::layer`, so the route template is known): counts and times
-/// each request. Unmatched paths share one label value, so clients cannot grow the series.
-pub async fn track(State(metrics): State<HttpMetrics>, request: Request, next: Next) -> Response {
-    let route = route_template(&request).to_owned();
-    let method = method_label(request.method());
-    let started = Instant::now();
-    metrics.in_flight.inc();
-    let _in_flight = scopeguard(&metrics.in_flight);
-    let response = next.run(request).await;
-    metrics
-        .duration
-        .with_label_values(&[&route, method])
-        .observe(started.elapsed().as_secs_f64());
-    metrics
-        .requests
-        .with_label_values(&[&route, method, response.status().as_str()])
-        .inc();
-    response
+impl HttpMetrics {
+    /// Counts one answered request and its latency.
+    pub fn record(&self, route: &str, method: &Method, status: StatusCode, seconds: f64) {
+        let method = method_label(method);
+        self.duration
+            .with_label_values(&[route, method])
+            .observe(seconds);
+        self.requests
+            .with_label_values(&[route, method, status.as_str()])
+            .inc();
+    }
+
+    /// Marks a request as in flight until the returned guard is dropped, even if its future is.
+    pub fn in_flight(&self) -> impl Drop + '_ {
+        struct Guard<'a>(&'a IntGauge);
+        impl Drop for Guard<'_> {
+            fn drop(&mut self) {
+                self.0.dec();
+            }
+        }
+        self.in_flight.inc();
+        Guard(&self.in_flight)
+    }
 }
 
 /// The route template a request matched (`/api/figalize/`), or `unmatched`: never the raw
@@ -115,17 +117,6 @@ pub fn route_template(request: &Request) -> &str {
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str)
-}
-
-/// Decrements the in-flight gauge when the request ends, even if its future is dropped.
-fn scopeguard(gauge: &IntGauge) -> impl Drop + '_ {
-    struct Guard<'a>(&'a IntGauge);
-    impl Drop for Guard<'_> {
-        fn drop(&mut self) {
-            self.0.dec();
-        }
-    }
-    Guard(gauge)
 }
 
 fn method_label(method: &Method) -> &'static str {

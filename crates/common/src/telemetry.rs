@@ -4,13 +4,14 @@
 use std::str::FromStr;
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{ConfigError, Env};
+use crate::metrics::HttpMetrics;
 use crate::request_id::RequestId;
 
 /// How log lines are written.
@@ -80,30 +81,32 @@ pub fn init_for_tests() {
     }
 }
 
-/// Middleware: one span per request (request id, method, route template) and one line when it
-/// is answered, with status and latency.
-pub async fn log_requests(request: Request, next: Next) -> Response {
+/// Middleware (over every route, so the route template is known): one span per request (request
+/// id, method, route template), then, when it is answered, one log line with status and latency
+/// and the HTTP metrics. Unmatched paths share the route `unmatched`, so clients cannot grow
+/// label sets or log fields.
+pub async fn observe(State(metrics): State<HttpMetrics>, request: Request, next: Next) -> Response {
     let route = crate::metrics::route_template(&request).to_owned();
+    let method = request.method().clone();
     let request_id = request
         .extensions()
         .get::<RequestId>()
         .map(ToString::to_string)
         .unwrap_or_default();
-    let span = tracing::info_span!(
-        "request",
-        request_id,
-        method = %request.method(),
-        route,
-    );
+    let span = tracing::info_span!("request", request_id, method = %method, route);
     let started = Instant::now();
+    let in_flight = metrics.in_flight();
     let response = next.run(request).instrument(span.clone()).await;
-    let status = response.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    drop(in_flight);
+    let elapsed = started.elapsed();
+    let status = response.status();
+    metrics.record(&route, &method, status, elapsed.as_secs_f64());
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
     span.in_scope(|| {
-        if response.status().is_server_error() {
-            tracing::warn!(status, latency_ms, "request answered");
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), latency_ms, "request answered");
         } else {
-            tracing::info!(status, latency_ms, "request answered");
+            tracing::info!(status = status.as_u16(), latency_ms, "request answered");
         }
     });
     response

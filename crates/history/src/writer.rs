@@ -204,6 +204,14 @@ async fn commit(
         Ok(appended) => {
             #[allow(clippy::cast_precision_loss)]
             metrics.batch_size.observe(entries.len() as f64);
+            // The stream hears of the commit before the appenders do, so a page never learns
+            // of an entry later than the client that made it. Nobody listening is fine.
+            if let Some(entry) = appended.newest {
+                let _ = events.send(Committed {
+                    entry,
+                    count: appended.total,
+                });
+            }
             for (reply, stored) in replies.into_iter().zip(appended.stored) {
                 if stored.created {
                     metrics.appended.inc();
@@ -211,13 +219,6 @@ async fn commit(
                     metrics.duplicates.inc();
                 }
                 let _ = reply.send(Ok(stored));
-            }
-            if let Some(entry) = appended.newest {
-                // Nobody listening is fine: the stream is best-effort, the rows are committed.
-                let _ = events.send(Committed {
-                    entry,
-                    count: appended.total,
-                });
             }
         }
         Err(err) => {

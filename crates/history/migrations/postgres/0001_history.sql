@@ -2,7 +2,7 @@
 -- carries the same id and is stored once.
 create table history (
     id bigint generated always as identity primary key,
-    append_id text not null unique,
+    append_id text collate "C" not null unique,
     original text not null,
     figalized text not null,
     created_at timestamptz not null default now()

@@ -39,25 +39,36 @@ impl PostgresStore {
         &self.pool
     }
 
+    /// One statement inserts the batch, bumps the total and returns both: a single round trip
+    /// and one commit per batch. Ids that already existed (retries) are looked up after.
     async fn append_batch(&self, entries: &[NewEntry]) -> Result<Appended, StoreError> {
         let ids: Vec<&str> = entries.iter().map(|e| e.append_id.as_str()).collect();
         let originals: Vec<&str> = entries.iter().map(|e| e.original.as_str()).collect();
         let figalized: Vec<&str> = entries.iter().map(|e| e.figalized.as_str()).collect();
-        let mut tx = self.pool.begin().await?;
-        let created: HashMap<String, i64> = sqlx::query(
-            "insert into history (append_id, original, figalized)
-             select * from unnest($1::text[], $2::text[], $3::text[])
-             on conflict (append_id) do nothing
-             returning append_id, id",
+        let row = sqlx::query(
+            "with inserted as (
+                 insert into history (append_id, original, figalized)
+                 select * from unnest($1::text[], $2::text[], $3::text[])
+                 on conflict (append_id) do nothing
+                 returning append_id, id
+             ),
+             total as (
+                 update history_total set total = total + (select count(*) from inserted)
+                 returning total
+             )
+             select (select total from total),
+                    array(select append_id from inserted),
+                    array(select id from inserted)",
         )
         .bind(&ids)
         .bind(&originals)
         .bind(&figalized)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-        .collect::<Result<_, sqlx::Error>>()?;
+        .fetch_one(&self.pool)
+        .await?;
+        let total: i64 = row.try_get(0)?;
+        let created_ids: Vec<String> = row.try_get(1)?;
+        let created_rows: Vec<i64> = row.try_get(2)?;
+        let created: HashMap<String, i64> = created_ids.into_iter().zip(created_rows).collect();
         let existing: HashMap<String, i64> = if created.len() < entries.len() {
             let missing: Vec<&str> = ids
                 .iter()
@@ -66,7 +77,7 @@ impl PostgresStore {
                 .collect();
             sqlx::query("select append_id, id from history where append_id = any($1)")
                 .bind(&missing)
-                .fetch_all(&mut *tx)
+                .fetch_all(&self.pool)
                 .await?
                 .iter()
                 .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
@@ -74,13 +85,6 @@ impl PostgresStore {
         } else {
             HashMap::new()
         };
-        let added = i64::try_from(created.len()).expect("a batch fits in i64");
-        let total: i64 =
-            sqlx::query_scalar("update history_total set total = total + $1 returning total")
-                .bind(added)
-                .fetch_one(&mut *tx)
-                .await?;
-        tx.commit().await?;
         Ok(Appended {
             stored: outcomes(entries, &created, &existing)?,
             total,
