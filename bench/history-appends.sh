@@ -38,15 +38,20 @@ run() {
   psql -q "$SERVER_URL" -c "create database $db"
   local -a env=(DATABASE_URL="$BASE_URL/$db" HISTORY_API_PORT="$PORT" RUST_LOG=warn DB_POOL_SIZE=10)
   if [ "$mode" = baseline ]; then env+=(HISTORY_BATCH_MAX=1 HISTORY_WRITERS=10); fi
+  if curl -fs "http://127.0.0.1:$PORT/api/livez/" >/dev/null 2>&1; then
+    die "something already listens on port $PORT: stop it or set PORT"
+  fi
   env "${env[@]}" "$binary" >"$work/$mode.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 200); do
     curl -fs "http://127.0.0.1:$PORT/api/healthz/" >/dev/null 2>&1 && break
+    kill -0 "$pid" 2>/dev/null || die "history did not start: $(cat "$work/$mode.log")"
     sleep 0.05
   done
   wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$work/append.lua" \
     "http://127.0.0.1:$PORT/api/append/" >"$work/wrk.txt"
   kill -TERM "$pid"; wait "$pid" || true
+  pid=
   local rows non2xx p50 p99
   rows=$(psql -qtA "$BASE_URL/$db" -c "select total from history_total")
   non2xx=$(awk '/Non-2xx/ {print $NF}' "$work/wrk.txt")

@@ -36,6 +36,8 @@ pub struct Process {
     pub health: Health,
     /// Cancelled when the process is asked to stop; only the server cancels it.
     stopping: CancellationToken,
+    /// Cancelled once the HTTP server has drained: no request can produce new work after it.
+    drained: CancellationToken,
     /// Background tasks the process waits for (within the grace period) before it exits.
     tasks: TaskTracker,
 }
@@ -48,6 +50,7 @@ impl Process {
             registry: metrics::registry(),
             health: Health::default(),
             stopping: CancellationToken::new(),
+            drained: CancellationToken::new(),
             tasks: TaskTracker::new(),
         }
     }
@@ -62,8 +65,9 @@ impl Process {
         self.tasks.spawn(task);
     }
 
-    /// Waits for the background tasks to end.
+    /// Waits for the background tasks to end, telling them no request is left.
     pub(crate) async fn background_tasks_done(&self) {
+        self.drained.cancel();
         self.tasks.close();
         self.tasks.wait().await;
     }
@@ -71,6 +75,12 @@ impl Process {
     /// A token cancelled when the process is asked to stop, for background tasks to finish up.
     pub fn stopping(&self) -> CancellationToken {
         self.stopping.child_token()
+    }
+
+    /// A token cancelled once every request has been answered after a stop: a task that
+    /// delivers what requests produce finishes when this is cancelled and its queue is empty.
+    pub fn drained(&self) -> CancellationToken {
+        self.drained.child_token()
     }
 
     /// Marks the process as stopping: readiness off, background tasks told.

@@ -109,6 +109,14 @@ impl Env {
             .ok_or_else(|| ConfigError::new(name, "is required but not set"))
     }
 
+    /// A count that must be at least 1, or `default` when unset.
+    pub fn positive(&self, name: &str, default: usize) -> Result<usize, ConfigError> {
+        match self.or(name, default)? {
+            0 => Err(ConfigError::new(name, "must be positive")),
+            n => Ok(n),
+        }
+    }
+
     /// A duration given in milliseconds, or `default` when unset.
     pub fn millis(&self, name: &str, default: Duration) -> Result<Duration, ConfigError> {
         Ok(self
@@ -141,10 +149,7 @@ impl HttpConfig {
     pub fn from_env(env: &Env, port_var: &str, default_port: u16) -> Result<Self, ConfigError> {
         let host: IpAddr = env.or("HOST", IpAddr::V4(Ipv4Addr::LOCALHOST))?;
         let port: u16 = env.or(port_var, default_port)?;
-        let body_limit: usize = env.or("MAX_BODY_BYTES", 8 * 1024)?;
-        if body_limit == 0 {
-            return Err(ConfigError::new("MAX_BODY_BYTES", "must be positive"));
-        }
+        let body_limit = env.positive("MAX_BODY_BYTES", 8 * 1024)?;
         let request_timeout = env.millis("REQUEST_TIMEOUT_MS", Duration::from_secs(10))?;
         if request_timeout.is_zero() {
             return Err(ConfigError::new("REQUEST_TIMEOUT_MS", "must be positive"));

@@ -38,7 +38,10 @@ pub async fn build(env: &Env) -> anyhow::Result<Server> {
     let process = Process::new("site");
     let history = history::service(&process, &config.history).await?;
     // figalize appends to the history routes in this process: the same client, no network.
-    let to_history = figalize::history::HistoryClient::in_process(history.router.clone());
+    let to_history = figalize::history::HistoryClient::in_process(
+        history.router.clone(),
+        config.figalize.history_timeout,
+    );
     let figalize = figalize::service(&process, &config.figalize, to_history)?;
     let services = vec![figalize, history];
     let app = common::app::build(&process, &config.http, services);

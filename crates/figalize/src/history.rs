@@ -34,7 +34,10 @@ enum Transport {
         client: reqwest::Client,
         url: String,
     },
-    InProcess(Router),
+    InProcess {
+        router: Router,
+        timeout: Duration,
+    },
 }
 
 /// Appends entries to history.
@@ -63,10 +66,12 @@ impl HistoryClient {
         })
     }
 
-    /// History's own routes in this process.
-    pub fn in_process(router: Router) -> Self {
+    /// History's own routes in this process, each append bounded by `timeout`, a panic in them
+    /// answered as a 500 (so retried) rather than unwinding into the delivery task.
+    pub fn in_process(router: Router, timeout: Duration) -> Self {
+        let router = router.layer(tower_http::catch_panic::CatchPanicLayer::new());
         Self {
-            transport: Transport::InProcess(router),
+            transport: Transport::InProcess { router, timeout },
         }
     }
 
@@ -92,16 +97,17 @@ impl HistoryClient {
                     Err(err) => Delivery::Retry(err.to_string()),
                 }
             }
-            Transport::InProcess(router) => {
+            Transport::InProcess { router, timeout } => {
                 let mut request =
                     Request::post(APPEND_PATH).header(header::CONTENT_TYPE, "application/json");
                 if let Some(id) = &append.request_id {
                     request = request.header(&X_REQUEST_ID, id);
                 }
                 let request = request.body(Body::from(body)).expect("a valid request");
-                match router.clone().oneshot(request).await {
-                    Ok(response) => classify(response.status()),
-                    Err(never) => match never {},
+                match tokio::time::timeout(*timeout, router.clone().oneshot(request)).await {
+                    Ok(Ok(response)) => classify(response.status()),
+                    Ok(Err(never)) => match never {},
+                    Err(_) => Delivery::Retry(format!("no answer within {timeout:?}")),
                 }
             }
         }

@@ -62,16 +62,12 @@ impl Settings {
                 "must be an http:// or https:// URL",
             ));
         }
-        let positive = |name: &str, default: usize| match env.or(name, default)? {
-            0 => Err(ConfigError::new(name, "must be positive")),
-            n => Ok(n),
-        };
         Ok(Self {
             schemes_file,
             history_append_url,
             history_timeout: env.millis("HISTORY_TIMEOUT_MS", Duration::from_secs(5))?,
-            outbox_capacity: positive("OUTBOX_CAPACITY", 100_000)?,
-            outbox_concurrency: positive("OUTBOX_CONCURRENCY", 32)?,
+            outbox_capacity: env.positive("OUTBOX_CAPACITY", 100_000)?,
+            outbox_concurrency: env.positive("OUTBOX_CONCURRENCY", 32)?,
             outbox_max_backoff: env.millis("OUTBOX_MAX_BACKOFF_MS", Duration::from_secs(10))?,
         })
     }
@@ -108,7 +104,7 @@ pub fn service(
             min_backoff: Duration::from_millis(100).min(settings.outbox_max_backoff),
             max_backoff: settings.outbox_max_backoff,
         },
-        process.stopping(),
+        process.drained(),
     ));
     let state = api::AppState::new(schemes, outbox, &process.registry);
     Ok(ServiceRoutes::new(

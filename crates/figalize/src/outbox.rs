@@ -93,6 +93,19 @@ pub struct Outbox {
     metrics: OutboxMetrics,
 }
 
+impl Drop for Outbox {
+    /// The last word on entries that could not be delivered before the process ended.
+    fn drop(&mut self) {
+        let left = self.queue.get_mut().map_or(0, |queue| queue.len());
+        if left > 0 {
+            tracing::error!(
+                undelivered = left,
+                "exiting with history entries never delivered"
+            );
+        }
+    }
+}
+
 impl Outbox {
     /// An empty outbox holding at most `capacity` entries.
     pub fn new(capacity: usize, metrics: OutboxMetrics) -> Self {
@@ -171,36 +184,44 @@ pub struct DeliveryConfig {
     pub max_backoff: Duration,
 }
 
-/// Delivers the outbox until `stopping` is cancelled and the outbox is empty.
+/// Delivers the outbox until `drained` is cancelled (no request can add to it any more) and
+/// the outbox is empty.
 pub async fn deliver(
     outbox: Arc<Outbox>,
     client: HistoryClient,
     config: DeliveryConfig,
-    stopping: CancellationToken,
+    drained: CancellationToken,
 ) {
     let mut failures: u32 = 0;
     loop {
         let batch = outbox.take(config.concurrency);
         if batch.is_empty() {
-            if stopping.is_cancelled() {
+            if drained.is_cancelled() {
                 return;
             }
             tokio::select! {
                 () = outbox.wake.notified() => {}
-                () = stopping.cancelled() => {}
+                () = drained.cancelled() => {}
             }
             continue;
         }
+        let sent = batch.len();
         let failed = send(&outbox, &client, batch).await;
         if failed.is_empty() {
             failures = 0;
             continue;
         }
+        // Back off further only when nothing got through: one entry history keeps refusing
+        // must not slow down the rest.
+        failures = if failed.len() < sent {
+            1
+        } else {
+            failures.saturating_add(1)
+        };
         outbox.metrics.retried.inc_by(failed.len() as u64);
         outbox.put_back(failed);
-        failures = failures.saturating_add(1);
         let delay = backoff(config, failures);
-        if stopping.is_cancelled() {
+        if drained.is_cancelled() {
             tracing::warn!(waiting = outbox.len(), retry_in = ?delay, "stopping with undelivered history entries");
         }
         tokio::time::sleep(delay).await;
@@ -210,16 +231,22 @@ pub async fn deliver(
 /// Sends a batch concurrently; returns what should be retried, in the order it came.
 async fn send(outbox: &Outbox, client: &HistoryClient, batch: Vec<Append>) -> Vec<Append> {
     let mut sending = tokio::task::JoinSet::new();
-    for (position, append) in batch.into_iter().enumerate() {
+    for (position, append) in batch.iter().enumerate() {
         let client = client.clone();
-        sending.spawn(async move {
-            let delivery = client.append(&append).await;
-            (position, append, delivery)
-        });
+        let append = append.clone();
+        sending.spawn(async move { (position, client.append(&append).await) });
+    }
+    let mut outcomes = vec![None; batch.len()];
+    while let Some(joined) = sending.join_next().await {
+        // A delivery that panicked is retried like any other failure.
+        if let Ok((position, delivery)) = joined {
+            outcomes[position] = Some(delivery);
+        }
     }
     let mut failed = Vec::new();
-    while let Some(joined) = sending.join_next().await {
-        let (position, append, delivery) = joined.expect("a delivery task does not panic");
+    for (position, (append, delivery)) in batch.into_iter().zip(outcomes).enumerate() {
+        let delivery =
+            delivery.unwrap_or_else(|| Delivery::Retry("the delivery task failed".into()));
         match delivery {
             Delivery::Stored => outbox.metrics.delivered.inc(),
             Delivery::Rejected(reason) => {
@@ -240,7 +267,6 @@ async fn send(outbox: &Outbox, client: &HistoryClient, batch: Vec<Append>) -> Ve
             }
         }
     }
-    failed.sort_by_key(|(position, _)| *position);
     failed.into_iter().map(|(_, append)| append).collect()
 }
 

@@ -134,7 +134,9 @@ fn validate(request: AppendRequest, headers: &HeaderMap) -> Result<NewEntry, Api
 /// anything else.
 pub(crate) fn store_failure(err: &StoreError) -> ApiError {
     match err {
-        StoreError::Unavailable(_) => ApiError::Unavailable(anyhow::anyhow!("{err}")),
+        StoreError::Unavailable(_) | StoreError::Timeout(_) => {
+            ApiError::Unavailable(anyhow::anyhow!("{err}"))
+        }
         StoreError::Other(_) | StoreError::Unexpected(_) => {
             ApiError::Internal(anyhow::anyhow!("{err}"))
         }

@@ -61,22 +61,15 @@ impl Settings {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let defaults = WriterConfig::default();
         let writer = WriterConfig {
-            max_batch: positive(env, "HISTORY_BATCH_MAX", defaults.max_batch)?,
+            max_batch: env.positive("HISTORY_BATCH_MAX", defaults.max_batch)?,
             linger: env.millis("HISTORY_BATCH_LINGER_MS", defaults.linger)?,
-            writers: positive(env, "HISTORY_WRITERS", defaults.writers)?,
-            queue: positive(env, "HISTORY_QUEUE", defaults.queue)?,
+            writers: env.positive("HISTORY_WRITERS", defaults.writers)?,
+            queue: env.positive("HISTORY_QUEUE", defaults.queue)?,
         };
         Ok(Self {
             database: database(env)?,
             writer,
         })
-    }
-}
-
-fn positive(env: &Env, name: &str, default: usize) -> Result<usize, ConfigError> {
-    match env.or(name, default)? {
-        0 => Err(ConfigError::new(name, "must be positive")),
-        n => Ok(n),
     }
 }
 

@@ -101,7 +101,13 @@ impl ReadinessCheck for StoreCheck {
     }
 
     fn check(&self) -> CheckFuture<'_> {
-        Box::pin(async move { self.0.ping().await.map_err(|e| e.to_string()) })
+        // The reason goes to the log; the answer names no host or user.
+        Box::pin(async move {
+            self.0.ping().await.map_err(|err| {
+                tracing::warn!(error = %err, "readiness: database check failed");
+                "unreachable".to_owned()
+            })
+        })
     }
 }
 

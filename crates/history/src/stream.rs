@@ -53,17 +53,28 @@ pub async fn stream(
     let guard = ClientGuard::new(state.stream_clients.clone());
     let stopped = state.stopping.clone().cancelled_owned();
     let events = futures_util::stream::unfold(
-        (Some(first), receiver, Box::pin(stopped), guard),
-        |(first, mut receiver, mut stopped, guard)| async move {
-            if let Some(first) = first {
-                return Some((Ok(event(&first)), (None, receiver, stopped, guard)));
-            }
-            let next = next_commit(&mut receiver, &mut stopped).await?;
+        (Some(first), receiver, Box::pin(stopped), guard, 0),
+        |(first, mut receiver, mut stopped, guard, last)| async move {
+            let last = match first {
+                Some(first) => {
+                    let count = first.count;
+                    return Some((Ok(event(&first)), (None, receiver, stopped, guard, count)));
+                }
+                None => last,
+            };
+            // The count only grows: an event that arrives behind a newer one is skipped.
+            let next = loop {
+                let next = next_commit(&mut receiver, &mut stopped).await?;
+                if next.count > last {
+                    break next;
+                }
+            };
+            let count = next.count;
             let update = HistoryEvent {
-                count: next.count,
+                count,
                 entry: Some(next.entry),
             };
-            Some((Ok(event(&update)), (None, receiver, stopped, guard)))
+            Some((Ok(event(&update)), (None, receiver, stopped, guard, count)))
         },
     );
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))

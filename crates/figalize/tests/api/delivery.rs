@@ -8,7 +8,19 @@ use sqlx::Connection;
 
 use crate::helpers::spawn_app_with;
 
-/// A loopback port nothing listens on (yet).
+/// A distinct Russian word for each number: its digits written as letters.
+fn russian_number(n: usize) -> String {
+    const DIGITS: [char; 10] = ['а', 'б', 'в', 'г', 'д', 'е', 'ж', 'з', 'и', 'к'];
+    let digits = n.to_string();
+    let letters: String = digits
+        .bytes()
+        .map(|d| DIGITS[usize::from(d - b'0')])
+        .collect();
+    format!("слово{letters}")
+}
+
+/// A loopback port nothing listens on (yet). Another process could take it before history
+/// does; on a test machine's loopback that has not been seen.
 fn free_port() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.1:0").unwrap();
     listener.local_addr().unwrap()
@@ -24,8 +36,9 @@ async fn entries_made_while_history_is_down_all_arrive_once_it_is_up() {
     ])
     .await;
 
-    for n in 0..500 {
-        let response = app.figalize(n % 2, "велосипед").await;
+    let phrases: Vec<String> = (0..500).map(russian_number).collect();
+    for (n, phrase) in (0_i64..).zip(&phrases) {
+        let response = app.figalize(n % 2, phrase).await;
         assert_eq!(response.status(), 200);
     }
     assert_eq!(
@@ -60,13 +73,16 @@ async fn entries_made_while_history_is_down_all_arrive_once_it_is_up() {
                 == 500
     })
     .await;
+    // Exactly the 500 phrases, each once: a lost entry or a retry stored twice would show.
     let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    let (rows, distinct): (i64, i64) =
-        sqlx::query_as("select count(*), count(distinct append_id) from history")
-            .fetch_one(&mut connection)
-            .await
-            .unwrap();
-    assert_eq!((rows, distinct), (500, 500));
+    let mut stored: Vec<String> = sqlx::query_scalar("select original from history")
+        .fetch_all(&mut connection)
+        .await
+        .unwrap();
+    stored.sort();
+    let mut expected = phrases;
+    expected.sort();
+    assert_eq!(stored, expected);
 }
 
 #[tokio::test]
@@ -98,4 +114,41 @@ async fn a_history_that_never_answers_does_not_hold_up_figalize() {
             .await,
         0
     );
+}
+
+#[tokio::test]
+async fn a_stopping_service_delivers_its_outbox_before_it_exits() {
+    let history_addr = free_port();
+    let url = format!("http://{history_addr}/api/append/");
+    let app = spawn_app_with(&[
+        ("HISTORY_APPEND_URL", &url),
+        ("OUTBOX_MAX_BACKOFF_MS", "200"),
+    ])
+    .await;
+    for n in 0..10 {
+        assert_eq!(app.figalize(0, &russian_number(n)).await.status(), 200);
+    }
+    let stopped = tokio::spawn(app.shut_down());
+
+    // History comes up only after the stop: the entries are still waiting, not lost.
+    let db = TestDatabase::create().await;
+    let port = history_addr.port().to_string();
+    let history = history::build(&Env::from_pairs([
+        ("HISTORY_API_PORT", port.as_str()),
+        ("DATABASE_URL", db.url.as_str()),
+    ]))
+    .await
+    .unwrap();
+    tokio::spawn(history.run(std::future::pending()));
+
+    stopped
+        .await
+        .unwrap()
+        .expect("figalize exits cleanly once its outbox is delivered");
+    let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let rows: i64 = sqlx::query_scalar("select count(*) from history")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(rows, 10);
 }

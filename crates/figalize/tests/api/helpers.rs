@@ -11,7 +11,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
-    _server: JoinHandle<std::io::Result<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 /// The scheme file in the repository (the same two schemes as built in).
@@ -43,7 +43,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         addr,
         client: reqwest::Client::new(),
         stop: Some(stop),
-        _server: server,
+        server: Some(server),
     }
 }
 
@@ -97,6 +97,14 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+}
+
+impl TestApp {
+    /// Asks the service to stop and waits until it has exited, its background work done.
+    pub async fn shut_down(mut self) -> std::io::Result<()> {
+        self.stop.take().unwrap().send(()).unwrap();
+        self.server.take().unwrap().await.unwrap()
     }
 }
 

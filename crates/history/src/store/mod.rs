@@ -28,7 +28,7 @@ pub struct NewEntry {
 }
 
 /// A stored entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema, sqlx::FromRow)]
 pub struct Entry {
     /// Position in the history; newer entries have larger ids.
     pub id: i64,
@@ -67,6 +67,9 @@ pub enum StoreError {
     /// Anything else.
     #[error("database error: {0}")]
     Other(#[source] sqlx::Error),
+    /// The database did not answer in time.
+    #[error("database did not answer within {0:?}")]
+    Timeout(std::time::Duration),
     /// The database answered something the store cannot make sense of.
     #[error("unexpected database state: {0}")]
     Unexpected(&'static str),
@@ -80,11 +83,7 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed => true,
-            // Connection exceptions (08…), shutdown and crash recovery (57P…), lock or resource
-            // exhaustion (53…): the server is there but cannot serve now.
-            sqlx::Error::Database(db) => db
-                .code()
-                .is_some_and(|code| ["08", "57P", "53"].iter().any(|p| code.starts_with(p))),
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| is_transient(&code)),
             _ => false,
         };
         if transient {
@@ -94,6 +93,24 @@ impl From<sqlx::Error> for StoreError {
         }
     }
 }
+
+/// Database error codes that say "not now" rather than "never".
+fn is_transient(code: &str) -> bool {
+    // PostgreSQL: connection exceptions (08…), shutdown and crash recovery (57P…), resource
+    // exhaustion (53…), deadlock and serialization failures (40P01, 40001).
+    let postgres = ["08", "57P", "53", "40P01", "40001"]
+        .iter()
+        .any(|prefix| code.starts_with(prefix));
+    // SQLite: BUSY (5) and LOCKED (6), with their extended codes (code + 256·n).
+    let sqlite = code.parse::<u32>().is_ok_and(|n| matches!(n % 256, 5 | 6));
+    postgres || sqlite
+}
+
+/// The newest entries first, as both adapters read them.
+const LATEST: &str = "select id, original, figalized from history order by id desc limit $1";
+
+/// The count, kept beside the rows.
+const COUNT: &str = "select total from history_total";
 
 /// Where history is kept.
 pub trait HistoryStore: Send + Sync + 'static {

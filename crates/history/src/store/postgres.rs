@@ -7,7 +7,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 
 use super::{
-    Appended, Entry, HistoryStore, NewEntry, StoreError, StoreFuture, newest_created, outcomes,
+    Appended, COUNT, Entry, HistoryStore, LATEST, NewEntry, StoreError, StoreFuture,
+    newest_created, outcomes,
 };
 
 /// History in PostgreSQL.
@@ -45,10 +46,13 @@ impl PostgresStore {
         let ids: Vec<&str> = entries.iter().map(|e| e.append_id.as_str()).collect();
         let originals: Vec<&str> = entries.iter().map(|e| e.original.as_str()).collect();
         let figalized: Vec<&str> = entries.iter().map(|e| e.figalized.as_str()).collect();
+        // Rows go in sorted by append id, so two batches that share ids (a retry racing its
+        // first attempt) lock them in the same order and cannot deadlock.
         let row = sqlx::query(
             "with inserted as (
                  insert into history (append_id, original, figalized)
-                 select * from unnest($1::text[], $2::text[], $3::text[])
+                 select * from unnest($1::text[], $2::text[], $3::text[]) as t(append_id, original, figalized)
+                 order by append_id
                  on conflict (append_id) do nothing
                  returning append_id, id
              ),
@@ -57,8 +61,9 @@ impl PostgresStore {
                  returning total
              )
              select (select total from total),
-                    array(select append_id from inserted),
-                    array(select id from inserted)",
+                    coalesce(array_agg(append_id), '{}'),
+                    coalesce(array_agg(id), '{}')
+             from inserted",
         )
         .bind(&ids)
         .bind(&originals)
@@ -100,31 +105,15 @@ impl HistoryStore for PostgresStore {
 
     fn latest(&self, limit: u32) -> StoreFuture<'_, Vec<Entry>> {
         Box::pin(async move {
-            let rows = sqlx::query(
-                "select id, original, figalized from history order by id desc limit $1",
-            )
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-            rows.iter()
-                .map(|row| {
-                    Ok(Entry {
-                        id: row.try_get(0)?,
-                        original: row.try_get(1)?,
-                        figalized: row.try_get(2)?,
-                    })
-                })
-                .collect::<Result<_, sqlx::Error>>()
-                .map_err(StoreError::from)
+            Ok(sqlx::query_as(LATEST)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?)
         })
     }
 
     fn count(&self) -> StoreFuture<'_, i64> {
-        Box::pin(async move {
-            Ok(sqlx::query_scalar("select total from history_total")
-                .fetch_one(&self.pool)
-                .await?)
-        })
+        Box::pin(async move { Ok(sqlx::query_scalar(COUNT).fetch_one(&self.pool).await?) })
     }
 
     fn ping(&self) -> StoreFuture<'_, ()> {

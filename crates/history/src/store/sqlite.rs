@@ -8,7 +8,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::{
-    Appended, Entry, HistoryStore, NewEntry, StoreError, StoreFuture, newest_created, outcomes,
+    Appended, COUNT, Entry, HistoryStore, LATEST, NewEntry, StoreError, StoreFuture,
+    newest_created, outcomes,
 };
 
 /// Rows per insert statement: 3 parameters each, well under SQLite's 32,766.
@@ -104,30 +105,15 @@ impl HistoryStore for SqliteStore {
 
     fn latest(&self, limit: u32) -> StoreFuture<'_, Vec<Entry>> {
         Box::pin(async move {
-            let rows =
-                sqlx::query("select id, original, figalized from history order by id desc limit ?")
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await?;
-            rows.iter()
-                .map(|row| {
-                    Ok(Entry {
-                        id: row.try_get(0)?,
-                        original: row.try_get(1)?,
-                        figalized: row.try_get(2)?,
-                    })
-                })
-                .collect::<Result<_, sqlx::Error>>()
-                .map_err(StoreError::from)
+            Ok(sqlx::query_as(LATEST)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?)
         })
     }
 
     fn count(&self) -> StoreFuture<'_, i64> {
-        Box::pin(async move {
-            Ok(sqlx::query_scalar("select total from history_total")
-                .fetch_one(&self.pool)
-                .await?)
-        })
+        Box::pin(async move { Ok(sqlx::query_scalar(COUNT).fetch_one(&self.pool).await?) })
     }
 
     fn ping(&self) -> StoreFuture<'_, ()> {

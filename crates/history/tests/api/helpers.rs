@@ -34,6 +34,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     pub backing: Backing,
 }
 
@@ -57,13 +58,14 @@ pub async fn spawn_app_on(backing: Backing, extra: &[(&str, &str)]) -> TestApp {
         .expect("the service starts");
     let addr = server.local_addr();
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(server.run(async {
+    let server = tokio::spawn(server.run(async {
         let _ = stopped.await;
     }));
     TestApp {
         addr,
         client: reqwest::Client::new(),
         stop: Some(stop),
+        server: Some(server),
         backing,
     }
 }
@@ -108,6 +110,14 @@ impl TestApp {
         self.get_json("/api/history/count").await["count"]
             .as_i64()
             .expect("a count")
+    }
+}
+
+impl TestApp {
+    /// Asks the service to stop and waits until it has exited.
+    pub async fn shut_down(mut self) -> std::io::Result<()> {
+        self.stop.take().unwrap().send(()).unwrap();
+        self.server.take().unwrap().await.unwrap()
     }
 }
 

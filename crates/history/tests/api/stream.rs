@@ -4,17 +4,26 @@ use serde_json::Value;
 
 use crate::helpers::spawn_app;
 
-/// Reads Server-Sent Events from a response, one `data` payload at a time.
+/// Reads Server-Sent Events from a response, one `data` payload at a time. Bytes are buffered
+/// until a whole event is in, so a letter split across chunks is never cut.
 struct Events {
     response: reqwest::Response,
-    buffer: String,
+    buffer: Vec<u8>,
 }
 
 impl Events {
+    fn new(response: reqwest::Response) -> Self {
+        Self {
+            response,
+            buffer: Vec::new(),
+        }
+    }
+
     async fn next(&mut self) -> (String, Value) {
         loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
+            if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let raw: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                let block = String::from_utf8(raw).expect("a UTF-8 event");
                 let field = |name: &str| {
                     block
                         .lines()
@@ -33,8 +42,7 @@ impl Events {
                 .await
                 .expect("stream open")
                 .expect("more events");
-            self.buffer
-                .push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
+            self.buffer.extend_from_slice(&chunk);
         }
     }
 }
@@ -47,10 +55,7 @@ async fn a_connected_client_gets_the_current_state_then_each_commit() {
     let response = app.get("/api/history/stream").await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
-    let mut events = Events {
-        response,
-        buffer: String::new(),
-    };
+    let mut events = Events::new(response);
 
     let (name, first) = events.next().await;
     assert_eq!(name, "history");
@@ -74,11 +79,27 @@ async fn a_connected_client_gets_the_current_state_then_each_commit() {
 async fn an_empty_history_streams_a_zero_count_and_no_entry() {
     let app = spawn_app().await;
     let response = app.get("/api/history/stream").await;
-    let mut events = Events {
-        response,
-        buffer: String::new(),
-    };
+    let mut events = Events::new(response);
     let (_, first) = events.next().await;
     assert_eq!(first["count"], 0);
     assert!(first["entry"].is_null());
+}
+
+#[tokio::test]
+async fn open_streams_end_when_the_service_stops_so_it_can_exit() {
+    let app = spawn_app().await;
+    let response = app.get("/api/history/stream").await;
+    let mut events = Events::new(response);
+    events.next().await;
+    // With the grace period far away, only the stream ending lets the server finish draining.
+    app.shut_down()
+        .await
+        .expect("a clean exit with a stream open");
+    assert!(
+        events
+            .response
+            .chunk()
+            .await
+            .map_or(true, |chunk| chunk.is_none())
+    );
 }
