@@ -15,9 +15,10 @@ use common::phrase::{MAX_CHARS, Phrase};
 use common::request_id::is_safe_token;
 use common::{ApiError, ErrorBody, Json, Query};
 
+use crate::store::Committed;
 use crate::store::{HistoryStore, NewEntry, StoreError};
 use crate::stream;
-use crate::writer::{BatchWriter, Committed};
+use crate::writer::BatchWriter;
 
 /// Longest transformed phrase accepted: every word of a 256-character phrase can grow by a
 /// prefix of a few letters.

@@ -32,10 +32,16 @@ pub async fn service(process: &Process, settings: &Settings) -> anyhow::Result<S
     tracing::info!(store = store.kind(), "history store ready");
     process.health.add(Arc::new(StoreCheck(Arc::clone(&store))));
     let (events, _) = broadcast::channel(256);
+    // A shared database reports every instance's commits; otherwise the writer reports its own.
+    let watcher = store.watch_commits(events.clone(), process.stopping());
+    let publish_locally = watcher.is_none();
+    if let Some(watcher) = watcher {
+        process.spawn(watcher);
+    }
     let writer = BatchWriter::start(
         process,
         &store,
-        &events,
+        publish_locally.then_some(&events),
         &WriterMetrics::new(&process.registry),
         settings.writer,
     );

@@ -14,8 +14,8 @@ use utoipa::ToSchema;
 use common::{ApiError, ErrorBody};
 
 use crate::api::{AppState, store_failure};
+use crate::store::Committed;
 use crate::store::Entry;
-use crate::writer::Committed;
 
 /// One event of the stream (`event: history`).
 #[derive(Debug, Serialize, ToSchema)]

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use prometheus::{Histogram, HistogramOpts, IntCounter};
 use tokio::sync::{Mutex, broadcast, mpsc, oneshot};
 
-use crate::store::{Entry, HistoryStore, NewEntry, StoreError, Stored};
+pub use crate::store::Committed;
+use crate::store::{HistoryStore, NewEntry, StoreError, Stored};
 
 /// How the writer batches.
 #[derive(Debug, Clone, Copy)]
@@ -37,15 +38,6 @@ impl Default for WriterConfig {
             queue: 16_384,
         }
     }
-}
-
-/// The newest entry and the count after a commit: what the live stream sends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Committed {
-    /// The newest entry created by the batch.
-    pub entry: Entry,
-    /// Entries in the history after it.
-    pub count: i64,
 }
 
 /// Longest a batch may take to commit before its appends are answered 503.
@@ -124,11 +116,12 @@ impl WriterMetrics {
 
 impl BatchWriter {
     /// Starts the writer tasks on `process`; they end once every `BatchWriter` clone is gone and
-    /// the queue is empty.
+    /// the queue is empty. With `events`, each commit is published there; without, the store
+    /// reports commits itself (see [`HistoryStore::watch_commits`]).
     pub fn start(
         process: &common::app::Process,
         store: &Arc<dyn HistoryStore>,
-        events: &broadcast::Sender<Committed>,
+        events: Option<&broadcast::Sender<Committed>>,
         metrics: &WriterMetrics,
         config: WriterConfig,
     ) -> Self {
@@ -138,7 +131,7 @@ impl BatchWriter {
             process.spawn(run_writer(
                 Arc::clone(&receiver),
                 Arc::clone(store),
-                events.clone(),
+                events.cloned(),
                 metrics.clone(),
                 config,
             ));
@@ -164,7 +157,7 @@ impl BatchWriter {
 async fn run_writer(
     receiver: Arc<Mutex<mpsc::Receiver<Pending>>>,
     store: Arc<dyn HistoryStore>,
-    events: broadcast::Sender<Committed>,
+    events: Option<broadcast::Sender<Committed>>,
     metrics: WriterMetrics,
     config: WriterConfig,
 ) {
@@ -188,14 +181,14 @@ async fn run_writer(
                 }
             }
         }
-        commit(&*store, &mut batch, &events, &metrics).await;
+        commit(&*store, &mut batch, events.as_ref(), &metrics).await;
     }
 }
 
 async fn commit(
     store: &dyn HistoryStore,
     batch: &mut Vec<Pending>,
-    events: &broadcast::Sender<Committed>,
+    events: Option<&broadcast::Sender<Committed>>,
     metrics: &WriterMetrics,
 ) {
     let (entries, replies): (Vec<NewEntry>, Vec<_>) =
@@ -214,7 +207,7 @@ async fn commit(
             metrics.batch_size.observe(entries.len() as f64);
             // The stream hears of the commit before the appenders do, so a page never learns
             // of an entry later than the client that made it. Nobody listening is fine.
-            if let Some(entry) = appended.newest {
+            if let (Some(events), Some(entry)) = (events, appended.newest) {
                 let _ = events.send(Committed {
                     entry,
                     count: appended.total,
@@ -245,7 +238,7 @@ mod tests {
     use std::sync::Mutex as StdMutex;
 
     use super::*;
-    use crate::store::{Appended, StoreFuture};
+    use crate::store::{Appended, Entry, StoreFuture};
 
     /// A store that records batch sizes and holds each commit until the gate lets it through.
     struct Recording {
@@ -319,7 +312,7 @@ mod tests {
         let writer = BatchWriter::start(
             &process,
             &store,
-            &events,
+            Some(&events),
             &WriterMetrics::new(&process.registry),
             config,
         );

@@ -58,6 +58,18 @@ pub struct Appended {
     pub newest: Option<Entry>,
 }
 
+/// The newest entry and the count after a commit: what the live stream sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The newest entry created by the batch.
+    pub entry: Entry,
+    /// Entries in the history after it.
+    pub count: i64,
+}
+
+/// A task that runs until its process stops.
+pub type Watcher = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -124,6 +136,17 @@ pub trait HistoryStore: Send + Sync + 'static {
     fn ping(&self) -> StoreFuture<'_, ()>;
     /// Which kind of database, for logs.
     fn kind(&self) -> &'static str;
+    /// For a database several processes write to: a task forwarding every commit, by any of
+    /// them, to `events` until `stopping`. `None` when only this process writes; its writer
+    /// then publishes its own commits.
+    fn watch_commits(
+        &self,
+        events: tokio::sync::broadcast::Sender<Committed>,
+        stopping: tokio_util::sync::CancellationToken,
+    ) -> Option<Watcher> {
+        let _ = (events, stopping);
+        None
+    }
 }
 
 /// Pairs each entry with its outcome, given the ids the insert created and the ids that

@@ -3,12 +3,15 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use serde::Deserialize;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{PgPool, Row};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use super::{
-    Appended, COUNT, Entry, HistoryStore, LATEST, NewEntry, StoreError, StoreFuture,
-    newest_created, outcomes,
+    Appended, COUNT, Committed, Entry, HistoryStore, LATEST, NewEntry, StoreError, StoreFuture,
+    Watcher, newest_created, outcomes,
 };
 
 /// History in PostgreSQL.
@@ -47,22 +50,31 @@ impl PostgresStore {
         let originals: Vec<&str> = entries.iter().map(|e| e.original.as_str()).collect();
         let figalized: Vec<&str> = entries.iter().map(|e| e.figalized.as_str()).collect();
         // Rows go in sorted by append id, so two batches that share ids (a retry racing its
-        // first attempt) lock them in the same order and cannot deadlock.
+        // first attempt) lock them in the same order and cannot deadlock. The newest row and the
+        // count are announced on a channel every instance listens to; PostgreSQL delivers the
+        // notification at commit, in commit order.
         let row = sqlx::query(
             "with inserted as (
                  insert into history (append_id, original, figalized)
                  select * from unnest($1::text[], $2::text[], $3::text[]) as t(append_id, original, figalized)
                  order by append_id
                  on conflict (append_id) do nothing
-                 returning append_id, id
+                 returning append_id, id, original, figalized
              ),
              total as (
                  update history_total set total = total + (select count(*) from inserted)
                  returning total
+             ),
+             announced as (
+                 select pg_notify('history_committed', json_build_object(
+                     'count', (select total from total),
+                     'id', id, 'original', original, 'figalized', figalized)::text)
+                 from (select id, original, figalized from inserted order by id desc limit 1) newest
              )
              select (select total from total),
                     coalesce(array_agg(append_id), '{}'),
-                    coalesce(array_agg(id), '{}')
+                    coalesce(array_agg(id), '{}'),
+                    (select count(*) from announced)
              from inserted",
         )
         .bind(&ids)
@@ -125,5 +137,91 @@ impl HistoryStore for PostgresStore {
 
     fn kind(&self) -> &'static str {
         "postgres"
+    }
+
+    fn watch_commits(
+        &self,
+        events: broadcast::Sender<Committed>,
+        stopping: CancellationToken,
+    ) -> Option<Watcher> {
+        Some(Box::pin(forward_commits(self.clone(), events, stopping)))
+    }
+}
+
+/// The channel commits are announced on.
+const CHANNEL: &str = "history_committed";
+
+/// A commit as announced by `pg_notify`.
+#[derive(Deserialize)]
+struct Announcement {
+    count: i64,
+    id: i64,
+    original: String,
+    figalized: String,
+}
+
+/// Forwards every instance's commits to `events` until `stopping`. After a lost connection,
+/// announcements made meanwhile are gone: the current state is sent instead, so streams catch up.
+async fn forward_commits(
+    store: PostgresStore,
+    events: broadcast::Sender<Committed>,
+    stopping: CancellationToken,
+) {
+    loop {
+        match listen(&store).await {
+            Ok(mut listener) => loop {
+                tokio::select! {
+                    () = stopping.cancelled() => return,
+                    received = listener.try_recv() => match received {
+                        Ok(Some(notification)) => forward(notification.payload(), &events),
+                        Ok(None) => {
+                            tracing::warn!("commit announcements: connection lost and renewed");
+                            resync(&store, &events).await;
+                        }
+                        Err(err) => {
+                            tracing::warn!(error = %err, "commit announcements: connection lost");
+                            break;
+                        }
+                    },
+                }
+            },
+            Err(err) => tracing::warn!(error = %err, "commit announcements: cannot listen"),
+        }
+        tokio::select! {
+            () = stopping.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => resync(&store, &events).await,
+        }
+    }
+}
+
+async fn listen(store: &PostgresStore) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(&store.pool).await?;
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
+}
+
+fn forward(payload: &str, events: &broadcast::Sender<Committed>) {
+    match serde_json::from_str::<Announcement>(payload) {
+        Ok(a) => {
+            let _ = events.send(Committed {
+                entry: Entry {
+                    id: a.id,
+                    original: a.original,
+                    figalized: a.figalized,
+                },
+                count: a.count,
+            });
+        }
+        Err(err) => tracing::warn!(error = %err, "commit announcement not understood"),
+    }
+}
+
+/// Sends the current newest entry and count, when the database answers.
+async fn resync(store: &PostgresStore, events: &broadcast::Sender<Committed>) {
+    let (Ok(latest), Ok(count)) = (store.latest(1).await, store.count().await) else {
+        return;
+    };
+    if let Some(entry) = latest.into_iter().next() {
+        let _ = events.send(Committed { entry, count });
     }
 }

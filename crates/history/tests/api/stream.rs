@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{Backing, spawn_app, spawn_app_on};
 
 /// Reads Server-Sent Events from a response, one `data` payload at a time. Bytes are buffered
 /// until a whole event is in, so a letter split across chunks is never cut.
@@ -102,4 +102,21 @@ async fn open_streams_end_when_the_service_stops_so_it_can_exit() {
             .await
             .map_or(true, |chunk| chunk.is_none())
     );
+}
+
+#[tokio::test]
+async fn a_stream_hears_of_commits_made_through_another_instance() {
+    let first = spawn_app().await;
+    let Backing::Postgres(db) = &first.backing else {
+        unreachable!()
+    };
+    // A second replica on the same database.
+    let second = spawn_app_on(Backing::sqlite(), &[("DATABASE_URL", &db.url)]).await;
+
+    let mut events = Events::new(first.get("/api/history/stream").await);
+    assert_eq!(events.next().await.1["count"], 0);
+    assert_eq!(second.append("велосипед", "Фигосипед").await.status(), 200);
+    let (_, update) = events.next().await;
+    assert_eq!(update["count"], 1);
+    assert_eq!(update["entry"]["original"], "велосипед");
 }
