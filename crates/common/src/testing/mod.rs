@@ -2,9 +2,11 @@
 
 mod db;
 mod proxy;
+mod service;
 
 pub use db::{TestDatabase, server_url};
 pub use proxy::TcpProxy;
+pub use service::{RunningService, expect_error};
 
 use std::path::Path;
 

@@ -1,10 +1,11 @@
 //! Starting the service for a test and talking to it.
 
-use std::net::SocketAddr;
+use std::ops::Deref;
 
-use common::testing::{TempDir, TestDatabase};
-use serde_json::{Value, json};
-use tokio::sync::oneshot;
+use common::testing::{RunningService, TempDir, TestDatabase};
+use serde_json::json;
+
+pub use common::testing::expect_error;
 
 /// Where a test's history lives; kept alive as long as the service.
 pub enum Backing {
@@ -29,13 +30,18 @@ impl Backing {
     }
 }
 
-/// A running history service, stopped when dropped.
+/// A running history service and what its history lives in.
 pub struct TestApp {
-    pub addr: SocketAddr,
-    pub client: reqwest::Client,
-    stop: Option<oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    service: RunningService,
     pub backing: Backing,
+}
+
+impl Deref for TestApp {
+    type Target = RunningService;
+
+    fn deref(&self) -> &RunningService {
+        &self.service
+    }
 }
 
 /// Starts the service on a fresh PostgreSQL database.
@@ -43,7 +49,7 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_on(Backing::postgres().await, &[]).await
 }
 
-/// Starts the service on `backing` with extra variables.
+/// Starts the service on `backing` with extra variables (which win over the backing's).
 pub async fn spawn_app_on(backing: Backing, extra: &[(&str, &str)]) -> TestApp {
     common::telemetry::init_for_tests();
     let mut vars = backing.vars();
@@ -56,25 +62,14 @@ pub async fn spawn_app_on(backing: Backing, extra: &[(&str, &str)]) -> TestApp {
     let server = history::build(&common::config::Env::from_pairs(vars))
         .await
         .expect("the service starts");
-    let addr = server.local_addr();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(server.run(async {
-        let _ = stopped.await;
-    }));
     TestApp {
-        addr,
-        client: reqwest::Client::new(),
-        stop: Some(stop),
-        server: Some(server),
+        service: RunningService::start(server),
         backing,
     }
 }
 
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
+    /// `POST /api/append/` without an id.
     pub async fn append(&self, original: &str, figalized: &str) -> reqwest::Response {
         self.post_json(
             "/api/append/",
@@ -83,56 +78,15 @@ impl TestApp {
         .await
     }
 
-    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("request sent")
-    }
-
-    pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request sent")
-    }
-
-    pub async fn get_json(&self, path: &str) -> Value {
-        let response = self.get(path).await;
-        assert_eq!(response.status(), 200, "{path}");
-        response.json().await.expect("JSON")
-    }
-
+    /// `GET /api/history/count`.
     pub async fn count(&self) -> i64 {
         self.get_json("/api/history/count").await["count"]
             .as_i64()
             .expect("a count")
     }
-}
 
-impl TestApp {
     /// Asks the service to stop and waits until it has exited.
-    pub async fn shut_down(mut self) -> std::io::Result<()> {
-        self.stop.take().unwrap().send(()).unwrap();
-        self.server.take().unwrap().await.unwrap()
+    pub async fn shut_down(self) -> std::io::Result<()> {
+        self.service.shut_down().await
     }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-/// Asserts an answer is an error in the common shape with this status and code.
-pub async fn expect_error(response: reqwest::Response, status: u16, code: &str) -> Value {
-    assert_eq!(response.status().as_u16(), status, "status");
-    let body: Value = response.json().await.expect("a JSON error body");
-    assert_eq!(body["code"], code, "error code in {body}");
-    body
 }
