@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use common::config::Env;
-use common::testing::TestDatabase;
+use common::testing::{RunningService, TestDatabase};
 use sqlx::Connection;
 
 use crate::helpers::spawn_app_with;
@@ -24,6 +24,19 @@ fn russian_number(n: usize) -> String {
 fn free_port() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.1:0").unwrap();
     listener.local_addr().unwrap()
+}
+
+/// Starts history, on a fresh database, at the address figalize was told.
+async fn start_history_at(addr: SocketAddr) -> (TestDatabase, RunningService) {
+    let db = TestDatabase::create().await;
+    let port = addr.port().to_string();
+    let history = history::build(&Env::from_pairs([
+        ("HISTORY_API_PORT", port.as_str()),
+        ("DATABASE_URL", db.url.as_str()),
+    ]))
+    .await
+    .expect("history starts on the port figalize was told");
+    (db, RunningService::start(history))
 }
 
 #[tokio::test]
@@ -53,15 +66,7 @@ async fn entries_made_while_history_is_down_all_arrive_once_it_is_up() {
     })
     .await;
 
-    let db = TestDatabase::create().await;
-    let port = history_addr.port().to_string();
-    let history = history::build(&Env::from_pairs([
-        ("HISTORY_API_PORT", port.as_str()),
-        ("DATABASE_URL", db.url.as_str()),
-    ]))
-    .await
-    .expect("history starts on the port figalize was told");
-    tokio::spawn(history.run(std::future::pending()));
+    let (db, _history) = start_history_at(history_addr).await;
 
     common::testing::wait_until_async("the outbox to drain", || async {
         app.metric("figachechnaya_figalize_history_outbox_depth")
@@ -131,15 +136,7 @@ async fn a_stopping_service_delivers_its_outbox_before_it_exits() {
     let stopped = tokio::spawn(app.shut_down());
 
     // History comes up only after the stop: the entries are still waiting, not lost.
-    let db = TestDatabase::create().await;
-    let port = history_addr.port().to_string();
-    let history = history::build(&Env::from_pairs([
-        ("HISTORY_API_PORT", port.as_str()),
-        ("DATABASE_URL", db.url.as_str()),
-    ]))
-    .await
-    .unwrap();
-    tokio::spawn(history.run(std::future::pending()));
+    let (db, _history) = start_history_at(history_addr).await;
 
     stopped
         .await
