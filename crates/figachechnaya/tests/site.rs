@@ -61,9 +61,15 @@ fn a_malformed_port_stops_start_up_naming_the_variable() {
 
 #[test]
 fn a_missing_scheme_file_stops_start_up_naming_the_variable() {
+    let data = TempDir::new();
+    let data_dir = data.path().to_str().unwrap();
     let stderr = failed_start(
         BINARY,
-        &[("PORT", "0"), ("SCHEMES_FILE", "/nonexistent/schemes.json")],
+        &[
+            ("PORT", "0"),
+            ("DATA_DIR", data_dir),
+            ("SCHEMES_FILE", "/nonexistent/schemes.json"),
+        ],
     );
     assert!(stderr.contains("SCHEMES_FILE"), "{stderr}");
     assert!(stderr.contains("/nonexistent/schemes.json"), "{stderr}");
