@@ -88,31 +88,20 @@ async fn a_repeated_id_in_the_body_or_header_is_stored_once() {
     assert_eq!(again["created"], false);
     assert_eq!(again["id"], first["id"]);
 
-    let by_header = |key: &'static str| {
-        app.client
+    let app = &app;
+    let created_by_header = |key: &'static str| async move {
+        let response = app
+            .client
             .post(app.url("/api/append/"))
             .header("idempotency-key", key)
             .json(&json!({"original": "каюк", "figalized": "Фигаюк"}))
             .send()
+            .await
+            .unwrap();
+        response.json::<Value>().await.unwrap()["created"].clone()
     };
-    assert_eq!(
-        by_header("k-2")
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap()["created"],
-        true
-    );
-    assert_eq!(
-        by_header("k-2")
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap()["created"],
-        false
-    );
+    assert_eq!(created_by_header("k-2").await, true);
+    assert_eq!(created_by_header("k-2").await, false);
     assert_eq!(app.count().await, 2);
 }
 
