@@ -21,3 +21,21 @@ need_component() {
     rustup component add "$component" || die "cannot install the $component component"
   fi
 }
+
+# Where slow-to-get tools are kept between runs (outside the clone, so every clone reuses them).
+CACHE_DIR="${FIGACHECHNAYA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/figachechnaya}"
+# Logs and state of the services the scripts start.
+SERVICES_DIR="${FIGACHECHNAYA_SERVICES_DIR:-$CACHE_DIR/services}"
+
+# Whether something accepts TCP connections on 127.0.0.1:$1.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Waits up to $2 seconds for 127.0.0.1:$1 to accept connections.
+wait_for_port() {
+  local port=$1 seconds=$2 i
+  for ((i = 0; i < seconds * 5; i++)); do
+    port_open "$port" && return 0
+    sleep 0.2
+  done
+  return 1
+}

@@ -7,9 +7,7 @@ cd "$(dirname "$0")/../.."
 # shellcheck source=ci/lib.sh
 . ci/lib.sh
 
-port_open() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
-
-if port_open; then
+if port_open 5432; then
   echo "PostgreSQL already listens on 127.0.0.1:5432: reusing it"
   exit 0
 fi
@@ -23,11 +21,7 @@ if ! pg_lsclusters --no-header | awk '{print $1, $2}' | grep -qx "$version main"
   pg_createcluster "$version" main
 fi
 pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
-for _ in $(seq 1 100); do
-  port_open && break
-  sleep 0.2
-done
-port_open || die "PostgreSQL did not start on 127.0.0.1:5432"
+wait_for_port 5432 20 || die "PostgreSQL did not start on 127.0.0.1:5432"
 # Debian's cluster asks for a password on TCP: give the tests' user the tests' password.
 su postgres -c "psql -q -c \"alter user postgres password 'postgres'\""
 echo "PostgreSQL $version started on 127.0.0.1:5432"

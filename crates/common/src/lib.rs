@@ -8,7 +8,10 @@ pub mod app;
 pub mod config;
 pub mod error;
 pub mod health;
+pub mod image_job;
 pub mod json;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod metrics;
 pub mod openapi;
 pub mod phrase;

@@ -7,6 +7,7 @@
 use anyhow::Context;
 use common::app::Process;
 use common::config::{ConfigError, Env, HttpConfig};
+use common::kafka::KafkaSettings;
 use common::server::Server;
 
 /// Settings of the one-process site.
@@ -19,6 +20,10 @@ pub struct SiteConfig {
     /// The history service's settings (an SQLite file under `DATA_DIR` unless a database is
     /// configured).
     pub history: history::Settings,
+    /// The imagizer service's settings (a directory under `DATA_DIR` unless S3 is configured).
+    pub imagizer: imagizer::Settings,
+    /// Kafka, when `KAFKA_BOOTSTRAP` is set; otherwise jobs go through an in-process queue.
+    pub kafka: Option<KafkaSettings>,
 }
 
 impl SiteConfig {
@@ -28,6 +33,12 @@ impl SiteConfig {
             http: HttpConfig::from_env(env, "PORT", 8080)?,
             figalize: figalize::Settings::from_env(env)?,
             history: history::Settings::from_env(env)?,
+            imagizer: imagizer::Settings::from_env(env)?,
+            kafka: if KafkaSettings::configured(env)? {
+                Some(KafkaSettings::from_env(env)?)
+            } else {
+                None
+            },
         })
     }
 }
@@ -42,8 +53,16 @@ pub async fn build(env: &Env) -> anyhow::Result<Server> {
         history.router.clone(),
         config.figalize.history_timeout,
     );
-    let figalize = figalize::service(&process, &config.figalize, to_history)?;
-    let services = vec![figalize, history];
+    let (jobs, source) = match &config.kafka {
+        Some(kafka) => (
+            figalize::kafka_jobs(&process, kafka, config.figalize.producer)?,
+            imagizer::JobSource::Kafka(kafka.clone()),
+        ),
+        None => imagizer::local_queue(&config.imagizer, &process),
+    };
+    let imagizer = imagizer::service(&process, &config.imagizer, source)?;
+    let figalize = figalize::service(&process, &config.figalize, to_history, jobs)?;
+    let services = vec![figalize, history, imagizer];
     let app = common::app::build(&process, &config.http, services);
     Ok(Server::bind(&config.http, &process)
         .await

@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use common::image_job::{ImageJob, JobSink};
 use common::phrase::{Phrase, PhraseError};
 use common::{ApiError, ErrorBody, Json};
 
@@ -28,18 +29,25 @@ pub struct AppState {
     /// `GET /api/getschemas/` never changes while the process runs: rendered once.
     scheme_names: Bytes,
     outbox: Arc<Outbox>,
+    jobs: Arc<dyn JobSink>,
     metrics: FigalizeMetrics,
 }
 
 impl AppState {
     /// State over `schemes`, with metrics registered in `registry`.
-    pub fn new(schemes: Schemes, outbox: Arc<Outbox>, registry: &prometheus::Registry) -> Self {
+    pub fn new(
+        schemes: Schemes,
+        outbox: Arc<Outbox>,
+        jobs: Arc<dyn JobSink>,
+        registry: &prometheus::Registry,
+    ) -> Self {
         let scheme_names = Bytes::from(render_scheme_names(&schemes));
         let metrics = FigalizeMetrics::new(registry, schemes.iter().len());
         Self {
             schemes: Arc::new(schemes),
             scheme_names,
             outbox,
+            jobs,
             metrics,
         }
     }
@@ -162,7 +170,9 @@ async fn figalize_phrase(
         .figalizations
         .with_label_values(&[&request.schema_id.0.to_string()])
         .inc();
-    // Off the request path: the outbox delivers it to history in the background.
+    // Off the request path: the image job is queued for the renderer, and the outbox
+    // delivers the entry to history in the background.
+    state.jobs.publish(ImageJob::for_text(figalized.clone()));
     state.outbox.push(Append {
         id: uuid::Uuid::new_v4().to_string(),
         original: phrase.into_string(),

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod history;
+pub mod jobs;
 pub mod outbox;
 pub mod scheme;
 pub mod transform;
@@ -17,9 +18,12 @@ use std::time::Duration;
 use anyhow::Context;
 use common::app::{Process, ServiceRoutes};
 use common::config::{ConfigError, Env, HttpConfig};
+use common::image_job::JobSink;
+use common::kafka::KafkaSettings;
 use common::server::Server;
 
 use crate::history::HistoryClient;
+use crate::jobs::{KafkaJobs, ProducerSettings};
 use crate::outbox::{DeliveryConfig, Outbox, OutboxMetrics};
 use crate::scheme::Schemes;
 
@@ -41,6 +45,8 @@ pub struct Settings {
     pub outbox_concurrency: usize,
     /// `OUTBOX_MAX_BACKOFF_MS`: longest wait between delivery retries.
     pub outbox_max_backoff: Duration,
+    /// How image jobs are produced to Kafka (when they go to Kafka).
+    pub producer: ProducerSettings,
 }
 
 impl Settings {
@@ -69,16 +75,21 @@ impl Settings {
             outbox_capacity: env.positive("OUTBOX_CAPACITY", 100_000)?,
             outbox_concurrency: env.positive("OUTBOX_CONCURRENCY", 32)?,
             outbox_max_backoff: env.millis("OUTBOX_MAX_BACKOFF_MS", Duration::from_secs(10))?,
+            producer: ProducerSettings {
+                linger: env.millis("KAFKA_LINGER_MS", Duration::from_millis(5))?,
+                buffer: env.positive("KAFKA_BUFFER_MESSAGES", 100_000)?,
+            },
         })
     }
 }
 
 /// The service, ready to be mounted in `process`; history entries go to `history` through an
-/// outbox delivered in the background.
+/// outbox delivered in the background, image jobs to `jobs`.
 pub fn service(
     process: &Process,
     settings: &Settings,
     history: HistoryClient,
+    jobs: Arc<dyn JobSink>,
 ) -> anyhow::Result<ServiceRoutes> {
     let schemes = match &settings.schemes_file {
         Some(path) => Schemes::load(path).context("SCHEMES_FILE")?,
@@ -106,7 +117,7 @@ pub fn service(
         },
         process.drained(),
     ));
-    let state = api::AppState::new(schemes, outbox, &process.registry);
+    let state = api::AppState::new(schemes, outbox, jobs, &process.registry);
     Ok(ServiceRoutes::new(
         "figalize",
         "Turns Russian words and phrases into their «офигаченные» forms.",
@@ -123,10 +134,37 @@ pub async fn build(env: &Env) -> anyhow::Result<Server> {
         settings.history_append_url.clone(),
         settings.history_timeout,
     )?;
-    let routes = service(&process, &settings, history)?;
+    let jobs = kafka_jobs(&process, &KafkaSettings::from_env(env)?, settings.producer)?;
+    let routes = service(&process, &settings, history, jobs)?;
     let app = common::app::build(&process, &http, vec![routes]);
     Ok(Server::bind(&http, &process)
         .await
         .with_context(|| format!("listening on {}", http.addr))?
         .route(app))
+}
+
+/// The Kafka producer of image jobs, with its topics ensured in the background and a flush of
+/// what is still waiting once the last request has been answered.
+pub fn kafka_jobs(
+    process: &Process,
+    kafka: &KafkaSettings,
+    settings: ProducerSettings,
+) -> anyhow::Result<Arc<dyn JobSink>> {
+    let jobs = KafkaJobs::new(kafka, settings, &process.registry)
+        .context("creating the Kafka producer")?;
+    process.spawn(common::kafka::ensure_topics_in_background(
+        kafka.clone(),
+        process.stopping(),
+    ));
+    let flushing = Arc::clone(&jobs);
+    let drained = process.drained();
+    process.spawn(async move {
+        drained.cancelled().await;
+        let waiting = flushing.waiting();
+        if waiting > 0 {
+            tracing::info!(waiting, "delivering the last image jobs to Kafka");
+        }
+        let _ = tokio::task::spawn_blocking(move || flushing.flush(Duration::from_secs(10))).await;
+    });
+    Ok(jobs)
 }

@@ -116,6 +116,14 @@ impl RunningBinary {
     }
 }
 
+impl RunningBinary {
+    /// Kills the process with SIGKILL, as a crash would, and reaps it.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL sent");
+        self.child.wait().expect("the child is reaped");
+    }
+}
+
 impl Drop for RunningBinary {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -206,12 +214,25 @@ impl Drop for TempDir {
 
 /// Polls an async `condition` every 20 ms until it holds; panics after 30 s naming what it
 /// waited for.
-pub async fn wait_until_async<F, Fut>(what: &str, mut condition: F)
+pub async fn wait_until_async<F, Fut>(what: &str, condition: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    wait_until_async_within(what, std::time::Duration::from_secs(30), condition).await;
+}
+
+/// Polls an async `condition` every 20 ms until it holds; panics after `limit` naming what
+/// it waited for.
+pub async fn wait_until_async_within<F, Fut>(
+    what: &str,
+    limit: std::time::Duration,
+    mut condition: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + limit;
     while !condition().await {
         assert!(
             std::time::Instant::now() < deadline,

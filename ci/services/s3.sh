@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Makes an S3 server available for the tests, idempotently: Garage 2.5.0, single node, with
+# the tests' bucket and key. A Garage already running from this script is reused; the
+# binary is built once with `cargo install` (about 20 minutes) and kept in ~/.cargo/bin.
+#
+#   S3 API      http://127.0.0.1:3900  (region "garage")
+#   web (public reads of the bucket)  http://<bucket>.web.localhost:3902
+#
+# Prints nothing secret worth hiding: the key is a fixed, local test credential.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+# shellcheck source=ci/lib.sh
+. ci/lib.sh
+
+readonly VERSION=2.5.0
+readonly BUCKET=figachechnaya-images
+# Garage key ids are "GK" + 24 hex digits, secrets 64 hex digits.
+readonly KEY_ID=GK0f1ac4ec4a7a5e0ac7e51a57
+readonly KEY_SECRET=7c3f0f0e6b0a4b5f9d1c2e3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c
+readonly STATE="$SERVICES_DIR/garage"
+readonly CONFIG="$STATE/garage.toml"
+
+# A garage binary of the right version on the PATH or in ~/.cargo/bin ("garage v2.5.0" from
+# a release, "garage cargo:2.5.0" from cargo install).
+garage_bin() {
+  local candidate
+  for candidate in "$(command -v garage || true)" "$HOME/.cargo/bin/garage"; do
+    if [ -x "$candidate" ] && "$candidate" --version 2>/dev/null | grep -Eq "[v:]$VERSION( |$)"; then
+      echo "$candidate"
+      return
+    fi
+  done
+}
+
+GARAGE=$(garage_bin)
+if [ -z "$GARAGE" ]; then
+  echo "Building Garage $VERSION (cargo install, about 20 minutes; kept in ~/.cargo/bin)"
+  cargo install garage --version "$VERSION" --locked --quiet
+  GARAGE="$HOME/.cargo/bin/garage"
+fi
+
+mkdir -p "$STATE/meta" "$STATE/data"
+if [ ! -f "$CONFIG" ]; then
+  cat >"$CONFIG" <<TOML
+metadata_dir = "$STATE/meta"
+data_dir = "$STATE/data"
+db_engine = "sqlite"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:3901"
+rpc_public_addr = "127.0.0.1:3901"
+rpc_secret = "$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
+
+[s3_api]
+api_bind_addr = "127.0.0.1:3900"
+s3_region = "garage"
+root_domain = ".s3.localhost"
+
+[s3_web]
+bind_addr = "127.0.0.1:3902"
+root_domain = ".web.localhost"
+index = "index.html"
+
+[admin]
+api_bind_addr = "127.0.0.1:3903"
+TOML
+fi
+g() { "$GARAGE" -c "$CONFIG" "$@"; }
+
+if port_open 3900; then
+  echo "Garage already listens on 127.0.0.1:3900: reusing it"
+else
+  echo "Starting Garage $VERSION (log: $STATE/garage.log)"
+  nohup "$GARAGE" -c "$CONFIG" server >"$STATE/garage.log" 2>&1 &
+  echo $! >"$STATE/garage.pid"
+  wait_for_port 3900 30 || { tail -n 20 "$STATE/garage.log" >&2; die "Garage did not start"; }
+fi
+
+# One node, one zone; the layout is applied once.
+node=""
+for _ in $(seq 1 50); do
+  node=$(g node id -q 2>/dev/null | cut -d@ -f1) && [ -n "$node" ] && break
+  sleep 0.2
+done
+[ -n "$node" ] || die "cannot read Garage's node id"
+if g layout show 2>/dev/null | grep -q "Current cluster layout version: 0"; then
+  g layout assign -z dc1 -c 1G "$node" >/dev/null
+  g layout apply --version 1 >/dev/null
+fi
+g key info "$KEY_ID" >/dev/null 2>&1 || g key import --yes -n figachechnaya-tests "$KEY_ID" "$KEY_SECRET" >/dev/null
+g bucket info "$BUCKET" >/dev/null 2>&1 || g bucket create "$BUCKET" >/dev/null
+g bucket allow --read --write --owner "$BUCKET" --key "$KEY_ID" >/dev/null
+g bucket website --allow "$BUCKET" >/dev/null
+echo "Garage ready: bucket $BUCKET on http://127.0.0.1:3900, web on http://$BUCKET.web.localhost:3902"

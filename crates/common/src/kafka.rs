@@ -1,0 +1,141 @@
+//! Kafka settings and the pieces both the producer (figalize) and the consumer (imagizer) use.
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::config::{ConfigError, Env};
+
+/// Where jobs go and how they are consumed, from the original's `KAFKA_*` variables and a few
+/// newer ones.
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    /// `KAFKA_BOOTSTRAP`: comma-separated `host:port` list.
+    pub bootstrap: String,
+    /// `KAFKA_TOPIC_NAME`: the image jobs.
+    pub topic: String,
+    /// `KAFKA_GROUP_ID`: imagizer's consumer group.
+    pub group: String,
+    /// `KAFKA_DEAD_LETTER_TOPIC`: jobs that can never succeed.
+    pub dead_letter_topic: String,
+    /// `KAFKA_SESSION_TIMEOUT_MS`: how long the group waits for a silent consumer; also
+    /// bounds how long a first join takes.
+    pub session_timeout: Duration,
+    /// `KAFKA_CREATE_TOPICS`: create the topics at start-up when missing (off where an
+    /// operator provisions them).
+    pub create_topics: bool,
+    /// `KAFKA_TOPIC_PARTITIONS`: partitions of topics created here.
+    pub partitions: i32,
+}
+
+impl KafkaSettings {
+    /// Reads the settings; `KAFKA_BOOTSTRAP` defaults to a broker on this machine.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let topic: String = env.or("KAFKA_TOPIC_NAME", "figalized".to_owned())?;
+        let dead_letter_topic =
+            env.or("KAFKA_DEAD_LETTER_TOPIC", format!("{topic}.dead-letter"))?;
+        let partitions = env.positive("KAFKA_TOPIC_PARTITIONS", 3)?;
+        Ok(Self {
+            bootstrap: env.or("KAFKA_BOOTSTRAP", "127.0.0.1:9092".to_owned())?,
+            group: env.or("KAFKA_GROUP_ID", "imagizer".to_owned())?,
+            session_timeout: env.millis("KAFKA_SESSION_TIMEOUT_MS", Duration::from_secs(10))?,
+            create_topics: env.or("KAFKA_CREATE_TOPICS", true)?,
+            partitions: i32::try_from(partitions)
+                .map_err(|_| ConfigError::new("KAFKA_TOPIC_PARTITIONS", "is too large"))?,
+            topic,
+            dead_letter_topic,
+        })
+    }
+
+    /// Whether any Kafka variable is set: the one-process site then uses Kafka instead of its
+    /// in-process queue.
+    pub fn configured(env: &Env) -> Result<bool, ConfigError> {
+        Ok(env.text("KAFKA_BOOTSTRAP")?.is_some())
+    }
+
+    /// A client configuration with the brokers and a client id.
+    pub fn client_config(&self, client_id: &str) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.bootstrap)
+            .set("client.id", client_id)
+            .set_log_level(RDKafkaLogLevel::Warning);
+        config
+    }
+
+    /// Creates the job and dead-letter topics if they are missing and creation is enabled.
+    pub async fn ensure_topics(&self) -> Result<(), KafkaError> {
+        if !self.create_topics {
+            return Ok(());
+        }
+        let admin: AdminClient<DefaultClientContext> =
+            self.client_config("figachechnaya-admin").create()?;
+        let topics = [
+            NewTopic::new(&self.topic, self.partitions, TopicReplication::Fixed(1)),
+            NewTopic::new(&self.dead_letter_topic, 1, TopicReplication::Fixed(1)),
+        ];
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        for result in admin.create_topics(&topics, &options).await? {
+            match result {
+                Ok(topic) => tracing::info!(topic, "Kafka topic created"),
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    return Err(KafkaError::AdminOp(code)).inspect_err(|_| {
+                        tracing::error!(topic, error = %code, "cannot create a Kafka topic");
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Creates the topics (see [`KafkaSettings::ensure_topics`]), retrying while the broker is not
+/// there yet, until done or `stop` is cancelled. Run in the background: a service starts
+/// without waiting for its broker.
+pub async fn ensure_topics_in_background(
+    settings: KafkaSettings,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match settings.ensure_topics().await {
+            Ok(()) => return,
+            Err(err) => tracing::warn!(error = %err, "cannot create the Kafka topics yet"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => delay = (delay * 2).min(Duration::from_secs(5)),
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
+/// librdkafka's own log lines and errors, into this process's log.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogContext;
+
+impl ClientContext for LogContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => tracing::error!(facility, "librdkafka: {message}"),
+            RDKafkaLogLevel::Warning => tracing::warn!(facility, "librdkafka: {message}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(facility, "librdkafka: {message}");
+            }
+            RDKafkaLogLevel::Debug => tracing::debug!(facility, "librdkafka: {message}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        // Brokers going away is expected during restarts; librdkafka reconnects by itself.
+        tracing::warn!(error = %error, "Kafka client: {reason}");
+    }
+}

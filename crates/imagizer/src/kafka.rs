@@ -1,0 +1,469 @@
+//! Consuming image jobs from Kafka, at least once.
+//!
+//! Jobs run in parallel (bounded); a partition's offset is stored for commit only up to the
+//! oldest job still running there, so a crash redoes at most the jobs in flight, never skips
+//! one. A message that can never succeed is copied to the dead-letter topic (with the reason)
+//! before its offset counts as done, so it neither blocks its partition nor disappears.
+//! On stop: fetching stops, running jobs finish (or are abandoned, uncommitted, if the store
+//! is down), the done offsets are committed, and the consumer leaves the group.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::image_job::{DEAD_LETTER_REASON_HEADER, ImageJob, REQUEST_ID_HEADER};
+use common::kafka::{KafkaSettings, LogContext};
+use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::pipeline::{Outcome, Pipeline};
+
+/// The consumer's context: librdkafka's log, and the partitions it owns.
+pub struct ConsumerState {
+    log: LogContext,
+}
+
+impl ClientContext for ConsumerState {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        self.log.log(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.log.error(error, reason);
+    }
+}
+
+impl ConsumerContext for ConsumerState {
+    fn post_rebalance(
+        &self,
+        _: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &rdkafka::consumer::Rebalance<'_>,
+    ) {
+        match rebalance {
+            rdkafka::consumer::Rebalance::Assign(partitions) => {
+                tracing::info!(partitions = partitions.count(), "Kafka partitions assigned");
+            }
+            rdkafka::consumer::Rebalance::Revoke(partitions) => {
+                tracing::info!(partitions = partitions.count(), "Kafka partitions revoked");
+            }
+            rdkafka::consumer::Rebalance::Error(err) => {
+                tracing::warn!(error = %err, "Kafka rebalance failed");
+            }
+        }
+    }
+}
+
+/// The job consumer.
+pub type JobConsumer = StreamConsumer<ConsumerState>;
+
+/// A consumer in the group, subscribed to the job topic. Offsets are committed every second
+/// from what [`consume`] stores, and once more on stop.
+pub fn consumer(settings: &KafkaSettings) -> Result<JobConsumer, KafkaError> {
+    let consumer: JobConsumer = settings
+        .client_config("imagizer")
+        .set("group.id", &settings.group)
+        .set(
+            "session.timeout.ms",
+            settings.session_timeout.as_millis().to_string(),
+        )
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .create_with_context(ConsumerState { log: LogContext })?;
+    consumer.subscribe(&[&settings.topic])?;
+    Ok(consumer)
+}
+
+/// A producer for the dead-letter topic.
+pub fn dead_letter_producer(
+    settings: &KafkaSettings,
+) -> Result<FutureProducer<LogContext>, KafkaError> {
+    settings
+        .client_config("imagizer-dead-letters")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create_with_context(LogContext)
+}
+
+/// The consumer's own metrics.
+#[derive(Clone)]
+pub struct ConsumerMetrics {
+    consumed: IntCounter,
+    dead_lettered: IntCounterVec,
+    errors: IntCounter,
+}
+
+impl ConsumerMetrics {
+    /// Registers the metrics in `registry`.
+    pub fn new(registry: &Registry) -> Self {
+        use common::metrics::register;
+        let dead_lettered = register(
+            registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "figachechnaya_imagizer_dead_lettered_total",
+                    "Messages moved to the dead-letter topic, by reason",
+                ),
+                &["reason"],
+            )
+            .expect("valid metric"),
+        );
+        for reason in [
+            "too_large",
+            "undecodable",
+            "unsupported_version",
+            "invalid_text",
+            "render_failed",
+        ] {
+            dead_lettered.with_label_values(&[reason]);
+        }
+        Self {
+            consumed: register(
+                registry,
+                IntCounter::new(
+                    "figachechnaya_imagizer_messages_consumed_total",
+                    "Messages received from the job topic",
+                )
+                .expect("valid metric"),
+            ),
+            dead_lettered,
+            errors: register(
+                registry,
+                IntCounter::new(
+                    "figachechnaya_imagizer_consumer_errors_total",
+                    "Errors receiving from Kafka or storing offsets",
+                )
+                .expect("valid metric"),
+            ),
+        }
+    }
+}
+
+/// Offsets in flight per partition, to find how far each one is done.
+#[derive(Debug, Default)]
+pub struct OffsetTracker {
+    partitions: HashMap<i32, PartitionOffsets>,
+}
+
+#[derive(Debug, Default)]
+struct PartitionOffsets {
+    running: BTreeSet<i64>,
+    /// The next offset to read after everything done so far.
+    next: Option<i64>,
+    stored: Option<i64>,
+}
+
+impl OffsetTracker {
+    /// A message was received and its job started.
+    pub fn start(&mut self, partition: i32, offset: i64) {
+        self.partitions
+            .entry(partition)
+            .or_default()
+            .running
+            .insert(offset);
+    }
+
+    /// A job finished; returns the offset to store for commit if it moved forward: the
+    /// oldest offset still running, or the one after the newest done.
+    pub fn finish(&mut self, partition: i32, offset: i64) -> Option<i64> {
+        let state = self.partitions.get_mut(&partition)?;
+        if !state.running.remove(&offset) {
+            return None;
+        }
+        state.next = Some(state.next.map_or(offset + 1, |next| next.max(offset + 1)));
+        let commit = match state.running.first() {
+            Some(&oldest) => oldest,
+            None => state.next?,
+        };
+        if state.stored.is_some_and(|stored| stored >= commit) {
+            return None;
+        }
+        state.stored = Some(commit);
+        Some(commit)
+    }
+}
+
+/// What a job task reports back.
+struct Finished {
+    partition: i32,
+    offset: i64,
+    done: bool,
+}
+
+/// What the consumer needs.
+pub struct ConsumeConfig {
+    /// Jobs at once.
+    pub parallelism: usize,
+    /// The job topic (offsets are stored against it).
+    pub topic: String,
+    /// Where poison messages go.
+    pub dead_letter_topic: String,
+}
+
+/// Consumes jobs until `stop` is cancelled; see the module docs for the guarantees.
+pub async fn consume(
+    consumer: Arc<JobConsumer>,
+    dead_letters: FutureProducer<LogContext>,
+    pipeline: Arc<Pipeline>,
+    config: ConsumeConfig,
+    metrics: ConsumerMetrics,
+    stop: CancellationToken,
+) {
+    let permits = Arc::new(Semaphore::new(config.parallelism.max(1)));
+    let (finished_tx, mut finished) = mpsc::unbounded_channel::<Finished>();
+    let mut tracker = OffsetTracker::default();
+    let mut running = JoinSet::new();
+    let dead_letters = Arc::new(DeadLetters {
+        producer: dead_letters,
+        topic: config.dead_letter_topic.clone(),
+        metrics: metrics.clone(),
+    });
+    let store_offset = |partition: i32, offset: i64| {
+        let mut list = TopicPartitionList::new();
+        if let Err(err) = list
+            .add_partition_offset(&config.topic, partition, Offset::Offset(offset))
+            .and_then(|()| consumer.store_offsets(&list))
+        {
+            // A partition revoked meanwhile: its new owner redoes the job (at least once).
+            metrics.errors.inc();
+            tracing::warn!(partition, offset, error = %err, "cannot store a Kafka offset");
+        }
+    };
+    loop {
+        // Free a slot first, so a full pipeline stops fetching (backpressure).
+        let permit = tokio::select! {
+            permit = Arc::clone(&permits).acquire_owned() => permit.expect("never closed"),
+            Some(done) = finished.recv() => {
+                record(&mut tracker, &done, &store_offset);
+                continue;
+            }
+            () = stop.cancelled() => break,
+        };
+        let message = tokio::select! {
+            message = consumer.recv() => message,
+            Some(done) = finished.recv() => {
+                record(&mut tracker, &done, &store_offset);
+                drop(permit);
+                continue;
+            }
+            () = stop.cancelled() => break,
+        };
+        let message = match message {
+            Ok(message) => message,
+            Err(err) => {
+                metrics.errors.inc();
+                tracing::warn!(error = %err, "receiving from Kafka failed");
+                drop(permit);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        metrics.consumed.inc();
+        let received = Received::from(&message);
+        drop(message);
+        tracker.start(received.partition, received.offset);
+        let pipeline = Arc::clone(&pipeline);
+        let dead_letters = Arc::clone(&dead_letters);
+        let finished_tx = finished_tx.clone();
+        let stop = stop.clone();
+        running.spawn(async move {
+            let done = handle(&received, &pipeline, &dead_letters, &stop).await;
+            let _ = finished_tx.send(Finished {
+                partition: received.partition,
+                offset: received.offset,
+                done,
+            });
+            drop(permit);
+        });
+        while running.try_join_next().is_some() {}
+    }
+    tracing::info!(running = running.len(), "stopped fetching image jobs");
+    drop(finished_tx);
+    while running.join_next().await.is_some() {}
+    while let Some(done) = finished.recv().await {
+        record(&mut tracker, &done, &store_offset);
+    }
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) => tracing::info!("Kafka offsets committed"),
+        // Nothing stored since the last commit is reported as an error too.
+        Err(KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)) => {}
+        Err(err) => tracing::warn!(error = %err, "final Kafka commit failed"),
+    }
+    consumer.unsubscribe();
+}
+
+/// Stores the partition's new commit point when a job is done. An abandoned job stays
+/// "running" in the tracker, which keeps its partition's commit below it until the process
+/// ends: it is done again after a restart.
+fn record(tracker: &mut OffsetTracker, done: &Finished, store: &impl Fn(i32, i64)) {
+    if done.done
+        && let Some(offset) = tracker.finish(done.partition, done.offset)
+    {
+        store(done.partition, offset);
+    }
+}
+
+/// A message copied out of the consumer's buffer.
+struct Received {
+    partition: i32,
+    offset: i64,
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+    request_id: Option<String>,
+}
+
+impl From<&BorrowedMessage<'_>> for Received {
+    fn from(message: &BorrowedMessage<'_>) -> Self {
+        let request_id = message.headers().and_then(|headers| {
+            headers
+                .iter()
+                .find(|header| header.key == REQUEST_ID_HEADER)
+                .and_then(|header| header.value)
+                .and_then(|value| std::str::from_utf8(value).ok())
+                .filter(|id| common::request_id::is_safe_token(id))
+                .map(str::to_owned)
+        });
+        Self {
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().unwrap_or_default().to_vec(),
+            request_id,
+        }
+    }
+}
+
+/// Runs one message's job; `true` when its offset may be committed.
+async fn handle(
+    received: &Received,
+    pipeline: &Pipeline,
+    dead_letters: &DeadLetters,
+    stop: &CancellationToken,
+) -> bool {
+    let job = match ImageJob::decode(&received.payload, received.request_id.clone()) {
+        Ok(job) => job,
+        Err(err) => {
+            return dead_letters
+                .send(received, err.code(), &err.to_string(), stop)
+                .await;
+        }
+    };
+    match pipeline.run(&job, stop).await {
+        Outcome::Stored | Outcome::AlreadyStored => true,
+        Outcome::Failed(reason) => {
+            dead_letters
+                .send(received, "render_failed", &reason, stop)
+                .await
+        }
+        Outcome::Abandoned => false,
+    }
+}
+
+struct DeadLetters {
+    producer: FutureProducer<LogContext>,
+    topic: String,
+    metrics: ConsumerMetrics,
+}
+
+impl DeadLetters {
+    /// Copies the message to the dead-letter topic, retrying until it is there; `false` if
+    /// the process stopped first.
+    async fn send(
+        &self,
+        received: &Received,
+        code: &str,
+        reason: &str,
+        stop: &CancellationToken,
+    ) -> bool {
+        tracing::error!(
+            request_id = received.request_id.as_deref().unwrap_or("-"),
+            partition = received.partition,
+            offset = received.offset,
+            reason,
+            "image job can never succeed: dead-lettering it"
+        );
+        let partition = received.partition.to_string();
+        let offset = received.offset.to_string();
+        let mut headers = OwnedHeaders::new()
+            .insert(Header {
+                key: DEAD_LETTER_REASON_HEADER,
+                value: Some(reason),
+            })
+            .insert(Header {
+                key: "x-original-partition",
+                value: Some(&partition),
+            })
+            .insert(Header {
+                key: "x-original-offset",
+                value: Some(&offset),
+            });
+        if let Some(id) = &received.request_id {
+            headers = headers.insert(Header {
+                key: REQUEST_ID_HEADER,
+                value: Some(id),
+            });
+        }
+        loop {
+            let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic)
+                .payload(&received.payload)
+                .headers(headers.clone());
+            if let Some(key) = &received.key {
+                record = record.key(key);
+            }
+            let sent = tokio::select! {
+                sent = self.producer.send(record, Duration::from_secs(10)) => sent,
+                () = stop.cancelled() => return false,
+            };
+            match sent {
+                Ok(_) => {
+                    self.metrics.dead_lettered.with_label_values(&[code]).inc();
+                    return true;
+                }
+                Err((err, _)) => {
+                    tracing::warn!(error = %err, "dead-letter publish failed; will retry");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        () = stop.cancelled() => return false,
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commits_stop_below_the_oldest_running_job() {
+        let mut tracker = OffsetTracker::default();
+        for offset in 10..14 {
+            tracker.start(0, offset);
+        }
+        assert_eq!(tracker.finish(0, 11), Some(10), "10 still runs");
+        assert_eq!(tracker.finish(0, 12), None, "nothing moved");
+        assert_eq!(tracker.finish(0, 10), Some(13));
+        assert_eq!(tracker.finish(0, 13), Some(14));
+        assert_eq!(tracker.finish(0, 13), None, "finished twice");
+    }
+
+    #[test]
+    fn an_abandoned_job_pins_its_partition_and_no_other() {
+        let mut tracker = OffsetTracker::default();
+        tracker.start(0, 5);
+        tracker.start(0, 6);
+        tracker.start(1, 7);
+        // 5 is abandoned: never finished.
+        assert_eq!(tracker.finish(0, 6), Some(5));
+        assert_eq!(tracker.finish(1, 7), Some(8));
+    }
+}

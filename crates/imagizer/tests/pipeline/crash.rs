@@ -1,0 +1,45 @@
+//! imagizer killed in the middle of a batch loses no job.
+
+use std::time::Duration;
+
+use common::testing::{start_binary, wait_until_async_within};
+
+use crate::helpers::{Lane, file_of, phrase};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_imagizer");
+const JOBS: usize = 200;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_in_the_middle_of_200_jobs_then_a_restart_stores_all_200() {
+    let lane = Lane::new();
+    lane.create_topics().await;
+    for n in 0..JOBS {
+        lane.publish(&phrase(n)).await;
+    }
+    let env = lane.imagizer_env();
+    let mut vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    vars.push(("IMAGIZER_PARALLELISM", "4"));
+
+    let first = start_binary(BINARY, &vars);
+    wait_until_async_within("the first images", Duration::from_mins(1), || async {
+        lane.objects().await.len() >= 20
+    })
+    .await;
+    first.kill();
+    let stored_at_kill = lane.objects().await.len();
+    assert!(
+        stored_at_kill < JOBS,
+        "killed mid-batch: {stored_at_kill} of {JOBS} done"
+    );
+
+    let second = start_binary(BINARY, &vars);
+    wait_until_async_within("all images", Duration::from_mins(2), || async {
+        lane.objects().await.len() == JOBS
+    })
+    .await;
+    let expected: std::collections::BTreeSet<String> =
+        (0..JOBS).map(|n| file_of(&phrase(n))).collect();
+    assert_eq!(lane.objects().await, expected);
+    let status = second.terminate();
+    assert!(status.success(), "exit status {status}");
+}
