@@ -17,10 +17,16 @@ need_component fmt rustfmt
 need_component clippy clippy
 cargo --version
 
-step "Backing services"
+step "Backing services: PostgreSQL, a Kafka-protocol broker (Tansu), S3 (Garage)"
 ./ci/services/postgres.sh
+./ci/services/kafka.sh
+./ci/services/s3.sh
 # The tests create a database of their own per test through this server.
 export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
+# Each Kafka and S3 test uses topics, a consumer group and an object prefix of its own.
+export TEST_KAFKA_BOOTSTRAP="${TEST_KAFKA_BOOTSTRAP:-127.0.0.1:9092}"
+export TEST_TANSU_BIN="${TEST_TANSU_BIN:-$CACHE_DIR/tansu-0.6.0/tansu}"
+export TEST_S3_ENDPOINT="${TEST_S3_ENDPOINT:-http://127.0.0.1:3900}"
 
 step "Format (cargo fmt --check)"
 cargo fmt --all -- --check

@@ -33,6 +33,9 @@ async fn the_site_answers_figalize_and_its_docs_then_stops_cleanly_on_sigterm() 
         "/api/getschemas/",
         "/api/figalize/docs/",
         "/api/figalize/openapi.json",
+        "/api/imagizer/docs/",
+        "/api/imagizer/openapi.json",
+        "/api/history/docs/",
         "/api/healthz/",
         "/metrics",
     ] {
@@ -49,6 +52,61 @@ async fn the_site_answers_figalize_and_its_docs_then_stops_cleanly_on_sigterm() 
         .unwrap();
     assert!(metrics.contains(r#"figachechnaya_site_http_requests_total{method="POST",route="/api/figalize/",status="200"} 1"#));
 
+    let status = site.terminate();
+    assert!(status.success(), "exit status {status}");
+}
+
+#[tokio::test]
+async fn a_figalization_becomes_a_png_served_by_the_site_with_no_external_service() {
+    let data = TempDir::new();
+    let data_dir = data.path().to_str().unwrap();
+    let site = start_binary(BINARY, &[("PORT", "0"), ("DATA_DIR", data_dir)]);
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", site.addr);
+    let figalized = client
+        .post(format!("{base}/api/figalize/"))
+        .json(&json!({"schema_id": 1, "phrase": "велосипед"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["data"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let url = loop {
+        let response = client
+            .post(format!("{base}/api/getimageurl/"))
+            .json(&json!({"phrase": figalized}))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 200 {
+            break response.json::<Value>().await.unwrap()["data"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+        }
+        assert_eq!(response.status(), 204);
+        assert!(std::time::Instant::now() < deadline, "no image within 30 s");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(url.starts_with("/api/imagizer/images/"), "{url}");
+
+    let response = client.get(format!("{base}{url}")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/png");
+    let png = response.bytes().await.unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let file = url.rsplit('/').next().unwrap();
+    assert_eq!(
+        std::fs::read(data.path().join("images").join(file)).unwrap(),
+        png,
+        "kept under DATA_DIR"
+    );
     let status = site.terminate();
     assert!(status.success(), "exit status {status}");
 }

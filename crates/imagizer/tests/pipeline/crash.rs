@@ -13,9 +13,11 @@ const JOBS: usize = 200;
 async fn sigkill_in_the_middle_of_200_jobs_then_a_restart_stores_all_200() {
     let lane = Lane::new();
     lane.create_topics().await;
-    for n in 0..JOBS {
-        lane.publish(&phrase(n)).await;
-    }
+    let lane = &lane;
+    futures_util::future::join_all(
+        (0..JOBS).map(|n| async move { lane.publish(&phrase(n)).await }),
+    )
+    .await;
     let env = lane.imagizer_env();
     let mut vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     vars.push(("IMAGIZER_PARALLELISM", "4"));

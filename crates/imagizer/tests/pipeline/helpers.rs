@@ -158,12 +158,17 @@ pub async fn start_imagizer(vars: Vec<(String, String)>) -> RunningService {
     )
 }
 
-pub fn producer() -> FutureProducer {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
-        .set("enable.idempotence", "true")
-        .create()
-        .expect("a producer")
+/// One producer for all the tests in this process (a client per message would spend most
+/// of the time connecting).
+pub fn producer() -> &'static FutureProducer {
+    static PRODUCER: std::sync::LazyLock<FutureProducer> = std::sync::LazyLock::new(|| {
+        ClientConfig::new()
+            .set("bootstrap.servers", bootstrap())
+            .set("enable.idempotence", "true")
+            .create()
+            .expect("a producer")
+    });
+    &PRODUCER
 }
 
 pub fn s3_client() -> aws_sdk_s3::Client {
