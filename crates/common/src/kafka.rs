@@ -26,6 +26,10 @@ pub struct KafkaSettings {
     /// `KAFKA_SESSION_TIMEOUT_MS`: how long the group waits for a silent consumer; also
     /// bounds how long a first join takes.
     pub session_timeout: Duration,
+    /// `KAFKA_FETCH_WAIT_MAX_MS`: longest a consumer's fetch waits at the broker for new
+    /// messages. Brokers that hold a fetch for its whole wait (Tansu does) add up to this to
+    /// every job's latency; lower means more idle fetch requests.
+    pub fetch_wait_max: Duration,
     /// `KAFKA_CREATE_TOPICS`: create the topics at start-up when missing (off where an
     /// operator provisions them).
     pub create_topics: bool,
@@ -44,6 +48,7 @@ impl KafkaSettings {
             bootstrap: env.or("KAFKA_BOOTSTRAP", "127.0.0.1:9092".to_owned())?,
             group: env.or("KAFKA_GROUP_ID", "imagizer".to_owned())?,
             session_timeout: env.millis("KAFKA_SESSION_TIMEOUT_MS", Duration::from_secs(10))?,
+            fetch_wait_max: env.millis("KAFKA_FETCH_WAIT_MAX_MS", Duration::from_millis(50))?,
             create_topics: env.or("KAFKA_CREATE_TOPICS", true)?,
             partitions: i32::try_from(partitions)
                 .map_err(|_| ConfigError::new("KAFKA_TOPIC_PARTITIONS", "is too large"))?,

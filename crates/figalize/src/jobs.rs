@@ -92,6 +92,7 @@ impl ProducerContext for DeliveryReport {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, (): ()) {
+        self.metrics.buffered.dec();
         match result {
             Ok(_) => self.metrics.delivered.inc(),
             Err((err, message)) => {
@@ -163,7 +164,6 @@ impl KafkaJobs {
                 "exiting with image jobs never delivered to Kafka"
             );
         }
-        self.metrics.buffered.set(self.waiting().into());
     }
 }
 
@@ -186,7 +186,10 @@ impl JobSink for KafkaJobs {
             .payload(&value)
             .headers(headers);
         match self.producer.send(record) {
-            Ok(()) => self.metrics.published.inc(),
+            Ok(()) => {
+                self.metrics.published.inc();
+                self.metrics.buffered.inc();
+            }
             Err((err, _)) => {
                 let reason = match err {
                     KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => "overflow",
@@ -200,6 +203,5 @@ impl JobSink for KafkaJobs {
                 );
             }
         }
-        self.metrics.buffered.set(self.waiting().into());
     }
 }

@@ -77,6 +77,10 @@ pub fn consumer(settings: &KafkaSettings) -> Result<JobConsumer, KafkaError> {
         .set("auto.commit.interval.ms", "1000")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
+        .set(
+            "fetch.wait.max.ms",
+            settings.fetch_wait_max.as_millis().to_string(),
+        )
         .create_with_context(ConsumerState { log: LogContext })?;
     consumer.subscribe(&[&settings.topic])?;
     Ok(consumer)
