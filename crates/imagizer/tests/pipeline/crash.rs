@@ -44,4 +44,29 @@ async fn sigkill_in_the_middle_of_200_jobs_then_a_restart_stores_all_200() {
     assert_eq!(lane.objects().await, expected);
     let status = second.terminate();
     assert!(status.success(), "exit status {status}");
+
+    // SIGTERM committed what was done: a new consumer in the group redoes nothing.
+    let third = start_binary(BINARY, &vars);
+    lane.publish(&phrase(JOBS)).await;
+    wait_until_async_within("one more image", Duration::from_mins(1), || async {
+        lane.objects().await.len() == JOBS + 1
+    })
+    .await;
+    let metrics = reqwest::get(format!("http://{}/metrics", third.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let jobs = |outcome: &str| {
+        let prefix = format!("figachechnaya_imagizer_jobs_total{{outcome=\"{outcome}\"}} ");
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {prefix}"))
+            .to_owned()
+    };
+    assert_eq!(jobs("rendered"), "1");
+    assert_eq!(jobs("skipped"), "0", "no job done before SIGTERM came back");
+    assert!(third.terminate().success());
 }
