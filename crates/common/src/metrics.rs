@@ -37,6 +37,42 @@ pub fn register<C: prometheus::core::Collector + Clone + 'static>(
     collector
 }
 
+/// A counter, registered.
+pub fn counter(registry: &Registry, name: &str, help: &str) -> prometheus::IntCounter {
+    register(
+        registry,
+        prometheus::IntCounter::new(name, help).expect("valid metric"),
+    )
+}
+
+/// A gauge, registered.
+pub fn gauge(registry: &Registry, name: &str, help: &str) -> prometheus::IntGauge {
+    register(
+        registry,
+        prometheus::IntGauge::new(name, help).expect("valid metric"),
+    )
+}
+
+/// A counter with one label, registered, with a series at 0 for each of `values` (the label's
+/// whole, bounded set), so dashboards and alerts see them before the first event.
+pub fn labelled_counter<V: AsRef<str>>(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: impl IntoIterator<Item = V>,
+) -> prometheus::IntCounterVec {
+    let counter = register(
+        registry,
+        prometheus::IntCounterVec::new(prometheus::Opts::new(name, help), &[label])
+            .expect("valid metric"),
+    );
+    for value in values {
+        counter.with_label_values(&[value.as_ref()]);
+    }
+    counter
+}
+
 /// RED metrics of one process's HTTP server.
 #[derive(Clone)]
 pub struct HttpMetrics {

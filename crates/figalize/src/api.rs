@@ -62,38 +62,26 @@ struct FigalizeMetrics {
 
 impl FigalizeMetrics {
     fn new(registry: &prometheus::Registry, schemes: usize) -> Self {
-        let figalizations = common::metrics::register(
+        use common::metrics::labelled_counter;
+        let figalizations = labelled_counter(
             registry,
-            IntCounterVec::new(
-                prometheus::Opts::new(
-                    "figachechnaya_figalize_figalizations_total",
-                    "Phrases transformed, by scheme id",
-                ),
-                &["scheme"],
-            )
-            .expect("valid metric"),
+            "figachechnaya_figalize_figalizations_total",
+            "Phrases transformed, by scheme id",
+            "scheme",
+            (0..schemes).map(|id| id.to_string()),
         );
-        for id in 0..schemes {
-            figalizations.with_label_values(&[&id.to_string()]);
-        }
-        let rejected = common::metrics::register(
+        let rejected = labelled_counter(
             registry,
-            IntCounterVec::new(
-                prometheus::Opts::new(
-                    "figachechnaya_figalize_rejected_phrases_total",
-                    "Phrases refused, by reason",
-                ),
-                &["reason"],
-            )
-            .expect("valid metric"),
+            "figachechnaya_figalize_rejected_phrases_total",
+            "Phrases refused, by reason",
+            "reason",
+            [
+                PhraseError::Empty,
+                PhraseError::TooLong { max: 0 },
+                PhraseError::NotRussian,
+            ]
+            .map(PhraseError::code),
         );
-        for reason in [
-            PhraseError::Empty,
-            PhraseError::TooLong { max: 0 },
-            PhraseError::NotRussian,
-        ] {
-            rejected.with_label_values(&[reason.code()]);
-        }
         Self {
             figalizations,
             rejected,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::image_job::{ImageJob, JobSink, REQUEST_ID_HEADER};
 use common::kafka::{KafkaSettings, LogContext};
-use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Registry};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
@@ -29,24 +29,14 @@ struct JobMetrics {
 
 impl JobMetrics {
     fn new(registry: &Registry) -> Self {
-        use common::metrics::register;
-        let counter = |name: &str, help: &str| {
-            register(registry, IntCounter::new(name, help).expect("valid metric"))
-        };
-        let dropped = register(
+        let counter = |name: &str, help: &str| common::metrics::counter(registry, name, help);
+        let dropped = common::metrics::labelled_counter(
             registry,
-            IntCounterVec::new(
-                Opts::new(
-                    "figachechnaya_figalize_image_jobs_dropped_total",
-                    "Image jobs given up on: `overflow` (buffer full), `error` (refused for good)",
-                ),
-                &["reason"],
-            )
-            .expect("valid metric"),
+            "figachechnaya_figalize_image_jobs_dropped_total",
+            "Image jobs given up on: `overflow` (buffer full), `error` (refused for good)",
+            "reason",
+            ["overflow", "error"],
         );
-        for reason in ["overflow", "error"] {
-            dropped.with_label_values(&[reason]);
-        }
         Self {
             published: counter(
                 "figachechnaya_figalize_image_jobs_published_total",
@@ -61,13 +51,10 @@ impl JobMetrics {
                 "Kafka produce errors",
             ),
             dropped,
-            buffered: register(
+            buffered: common::metrics::gauge(
                 registry,
-                IntGauge::new(
-                    "figachechnaya_figalize_image_jobs_buffered",
-                    "Image jobs waiting in the producer for the broker's acknowledgement",
-                )
-                .expect("valid metric"),
+                "figachechnaya_figalize_image_jobs_buffered",
+                "Image jobs waiting in the producer for the broker's acknowledgement",
             ),
         }
     }

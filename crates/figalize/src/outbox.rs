@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Registry};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -41,24 +41,15 @@ pub struct OutboxMetrics {
 impl OutboxMetrics {
     /// Registers the metrics in `registry`.
     pub fn new(registry: &Registry) -> Self {
-        use common::metrics::register;
-        let counter = |name: &str, help: &str| {
-            register(registry, IntCounter::new(name, help).expect("valid metric"))
-        };
-        let dropped = register(
+        use common::metrics::labelled_counter;
+        let counter = |name: &str, help: &str| common::metrics::counter(registry, name, help);
+        let dropped = labelled_counter(
             registry,
-            IntCounterVec::new(
-                Opts::new(
-                    "figachechnaya_figalize_history_outbox_dropped_total",
-                    "History entries given up on: `overflow` (outbox full), `rejected` (history refused it)",
-                ),
-                &["reason"],
-            )
-            .expect("valid metric"),
+            "figachechnaya_figalize_history_outbox_dropped_total",
+            "History entries given up on: `overflow` (outbox full), `rejected` (history refused it)",
+            "reason",
+            ["overflow", "rejected"],
         );
-        for reason in ["overflow", "rejected"] {
-            dropped.with_label_values(&[reason]);
-        }
         Self {
             queued: counter(
                 "figachechnaya_figalize_history_outbox_queued_total",
@@ -73,13 +64,10 @@ impl OutboxMetrics {
                 "Delivery attempts that failed and will be retried",
             ),
             dropped,
-            depth: register(
+            depth: common::metrics::gauge(
                 registry,
-                IntGauge::new(
-                    "figachechnaya_figalize_history_outbox_depth",
-                    "History entries waiting for delivery",
-                )
-                .expect("valid metric"),
+                "figachechnaya_figalize_history_outbox_depth",
+                "History entries waiting for delivery",
             ),
         }
     }

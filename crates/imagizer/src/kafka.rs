@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::image_job::{DEAD_LETTER_REASON_HEADER, ImageJob, REQUEST_ID_HEADER};
 use common::kafka::{KafkaSettings, LogContext};
-use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, Registry};
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
@@ -108,44 +108,30 @@ pub struct ConsumerMetrics {
 impl ConsumerMetrics {
     /// Registers the metrics in `registry`.
     pub fn new(registry: &Registry) -> Self {
-        use common::metrics::register;
-        let dead_lettered = register(
-            registry,
-            IntCounterVec::new(
-                Opts::new(
-                    "figachechnaya_imagizer_dead_lettered_total",
-                    "Messages moved to the dead-letter topic, by reason",
-                ),
-                &["reason"],
-            )
-            .expect("valid metric"),
-        );
-        for reason in [
-            "too_large",
-            "undecodable",
-            "unsupported_version",
-            "invalid_text",
-            "render_failed",
-        ] {
-            dead_lettered.with_label_values(&[reason]);
-        }
+        use common::metrics::counter;
         Self {
-            consumed: register(
+            consumed: counter(
                 registry,
-                IntCounter::new(
-                    "figachechnaya_imagizer_messages_consumed_total",
-                    "Messages received from the job topic",
-                )
-                .expect("valid metric"),
+                "figachechnaya_imagizer_messages_consumed_total",
+                "Messages received from the job topic",
             ),
-            dead_lettered,
-            errors: register(
+            dead_lettered: common::metrics::labelled_counter(
                 registry,
-                IntCounter::new(
-                    "figachechnaya_imagizer_consumer_errors_total",
-                    "Errors receiving from Kafka or storing offsets",
-                )
-                .expect("valid metric"),
+                "figachechnaya_imagizer_dead_lettered_total",
+                "Messages moved to the dead-letter topic, by reason",
+                "reason",
+                [
+                    "too_large",
+                    "undecodable",
+                    "unsupported_version",
+                    "invalid_text",
+                    "render_failed",
+                ],
+            ),
+            errors: counter(
+                registry,
+                "figachechnaya_imagizer_consumer_errors_total",
+                "Errors receiving from Kafka or storing offsets",
             ),
         }
     }

@@ -37,13 +37,10 @@ impl JobSink for LocalQueue {
 /// A queue of at most `capacity` jobs and its receiving side.
 pub fn queue(capacity: usize, registry: &Registry) -> (LocalQueue, mpsc::Receiver<ImageJob>) {
     let (sender, receiver) = mpsc::channel(capacity.max(1));
-    let dropped = common::metrics::register(
+    let dropped = common::metrics::counter(
         registry,
-        IntCounter::new(
-            "figachechnaya_imagizer_local_queue_dropped_total",
-            "Image jobs dropped because the in-process queue was full",
-        )
-        .expect("valid metric"),
+        "figachechnaya_imagizer_local_queue_dropped_total",
+        "Image jobs dropped because the in-process queue was full",
     );
     (LocalQueue { sender, dropped }, receiver)
 }

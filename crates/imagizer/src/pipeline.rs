@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::image_job::{ImageJob, image_key};
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, Registry};
 use tokio_util::sync::CancellationToken;
 
 use crate::render::Renderer;
@@ -39,35 +39,21 @@ pub struct PipelineMetrics {
 impl PipelineMetrics {
     /// Registers the metrics in `registry`.
     pub fn new(registry: &Registry) -> Self {
-        use common::metrics::register;
-        let outcomes = register(
+        use common::metrics::{labelled_counter, register};
+        let outcomes = labelled_counter(
             registry,
-            IntCounterVec::new(
-                Opts::new(
-                    "figachechnaya_imagizer_jobs_total",
-                    "Image jobs finished, by outcome: rendered, skipped (already stored), failed, abandoned",
-                ),
-                &["outcome"],
-            )
-            .expect("valid metric"),
+            "figachechnaya_imagizer_jobs_total",
+            "Image jobs finished, by outcome: rendered, skipped (already stored), failed, abandoned",
+            "outcome",
+            ["rendered", "skipped", "failed", "abandoned"],
         );
-        for outcome in ["rendered", "skipped", "failed", "abandoned"] {
-            outcomes.with_label_values(&[outcome]);
-        }
-        let store_errors = register(
+        let store_errors = labelled_counter(
             registry,
-            IntCounterVec::new(
-                Opts::new(
-                    "figachechnaya_imagizer_store_errors_total",
-                    "Image store operations that failed and were retried, by operation",
-                ),
-                &["operation"],
-            )
-            .expect("valid metric"),
+            "figachechnaya_imagizer_store_errors_total",
+            "Image store operations that failed and were retried, by operation",
+            "operation",
+            ["exists", "put"],
         );
-        for operation in ["exists", "put"] {
-            store_errors.with_label_values(&[operation]);
-        }
         let histogram = |name: &str, help: &str| {
             register(
                 registry,
