@@ -303,3 +303,81 @@ pub async fn build(env: &Env) -> anyhow::Result<Server> {
         .with_context(|| format!("listening on {}", http.addr))?
         .route(app))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(pairs: &[(&str, &str)]) -> Result<StoreSettings, ConfigError> {
+        store_settings(&Env::from_pairs(pairs.iter().copied()))
+    }
+
+    const S3: [(&str, &str); 4] = [
+        ("S3_BUCKET", "images"),
+        ("S3_ENDPOINT", "http://127.0.0.1:3900/"),
+        ("S3_ACCESS_KEY", "key"),
+        ("S3_SECRET_KEY", "secret"),
+    ];
+
+    #[test]
+    fn no_bucket_means_a_directory_under_the_data_dir_served_by_imagizer() {
+        let StoreSettings::Directory { path, base_url } = store(&[("DATA_DIR", "/srv")]).unwrap()
+        else {
+            panic!("a directory");
+        };
+        assert_eq!(path, PathBuf::from("/srv/images"));
+        assert_eq!(base_url, "/api/imagizer/images/");
+    }
+
+    #[test]
+    fn an_endpoint_means_path_style_and_public_urls_on_it() {
+        let StoreSettings::S3(s3) = store(&S3).unwrap() else {
+            panic!("S3");
+        };
+        assert!(s3.force_path_style);
+        assert_eq!(
+            s3.urls,
+            UrlMode::Public {
+                base: "http://127.0.0.1:3900/images/".into()
+            }
+        );
+        assert!(s3.public_read_acl);
+        assert!(!s3.checksums_when_required);
+        assert_eq!(format!("{:?}", s3.secret_key), "***");
+    }
+
+    #[test]
+    fn url_modes_acls_and_checksums_are_configurable() {
+        let mut pairs = S3.to_vec();
+        pairs.extend([
+            ("S3_URL_MODE", "presigned"),
+            ("S3_PRESIGN_TTL_S", "60"),
+            ("S3_OBJECT_ACL", "none"),
+            ("S3_CHECKSUMS", "when_required"),
+            ("S3_FORCE_PATH_STYLE", "false"),
+        ]);
+        let StoreSettings::S3(s3) = store(&pairs).unwrap() else {
+            panic!("S3");
+        };
+        assert_eq!(s3.urls, UrlMode::Presigned(Duration::from_mins(1)));
+        assert!(!s3.public_read_acl && s3.checksums_when_required && !s3.force_path_style);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (name, value) in [
+            ("S3_URL_MODE", "signed"),
+            ("S3_OBJECT_ACL", "private"),
+            ("S3_CHECKSUMS", "never"),
+        ] {
+            let mut pairs = S3.to_vec();
+            pairs.push((name, value));
+            assert_eq!(store(&pairs).unwrap_err().variable, name);
+        }
+        let without_key: Vec<_> = S3
+            .into_iter()
+            .filter(|(n, _)| *n != "S3_ACCESS_KEY")
+            .collect();
+        assert_eq!(store(&without_key).unwrap_err().variable, "S3_ACCESS_KEY");
+    }
+}
