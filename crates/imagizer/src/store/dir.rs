@@ -31,6 +31,18 @@ impl DirStore {
     }
 }
 
+/// Writes aside, syncs, renames into place, syncs the directory: a reader never sees half a
+/// file, and after a crash or power loss the name holds the whole image or nothing (an empty
+/// file under the name would pass for a stored image forever).
+fn write_durably(root: &Path, partial: &Path, target: &Path, png: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut file = std::fs::File::create(partial)?;
+    file.write_all(png)?;
+    file.sync_all()?;
+    std::fs::rename(partial, target)?;
+    std::fs::File::open(root)?.sync_all()
+}
+
 impl ImageStore for DirStore {
     fn kind(&self) -> &'static str {
         "directory"
@@ -46,18 +58,18 @@ impl ImageStore for DirStore {
 
     fn put<'a>(&'a self, key: &'a str, png: Vec<u8>) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            // Write aside, then rename: a reader never sees half a file, a crash leaves none.
-            let partial =
-                self.root
-                    .join(format!(".{}.{}.partial", file_name(key), fastrand::u64(..)));
-            tokio::fs::write(&partial, &png)
-                .await
-                .map_err(StoreError::new)?;
-            if let Err(err) = tokio::fs::rename(&partial, self.path(key)).await {
-                let _ = tokio::fs::remove_file(&partial).await;
-                return Err(StoreError::new(err));
-            }
-            Ok(())
+            let root = self.root.clone();
+            let target = self.path(key);
+            let partial = root.join(format!(".{}.{}.partial", file_name(key), fastrand::u64(..)));
+            tokio::task::spawn_blocking(move || {
+                let written = write_durably(&root, &partial, &target, &png);
+                if written.is_err() {
+                    let _ = std::fs::remove_file(&partial);
+                }
+                written.map_err(StoreError::new)
+            })
+            .await
+            .map_err(StoreError::new)?
         })
     }
 

@@ -12,7 +12,7 @@ use crate::helpers::{Lane, bootstrap, file_of, start_imagizer};
 async fn a_poison_message_is_dead_lettered_with_its_reason_and_later_jobs_still_run() {
     let lane = Lane::new();
     lane.create_topics().await;
-    // Same key, so same partition: the good job waits behind the poison one.
+    // Same key, so same partition: the poison message must not pin it.
     let key = "poison";
     lane.publish_raw(key, b"{not json").await;
     let good = common::image_job::ImageJob {
@@ -59,11 +59,15 @@ async fn a_poison_message_is_dead_lettered_with_its_reason_and_later_jobs_still_
         header("x-dead-letter-reason")
     );
     assert_eq!(header("x-request-id").as_deref(), Some("test-request"));
-    assert_eq!(
+    common::testing::wait_until_async("the dead letter counted", || async {
         imagizer
             .metric("figachechnaya_imagizer_dead_lettered_total{reason=\"undecodable\"}")
-            .await,
-        1
-    );
+            .await
+            == 1
+    })
+    .await;
+    // Both messages count as done: the partition's commit moved past the poison message.
+    common::testing::wait_until_async("both offsets committed", || async { lane.committed() == 2 })
+        .await;
     imagizer.shut_down().await.unwrap();
 }

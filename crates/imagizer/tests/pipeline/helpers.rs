@@ -112,6 +112,31 @@ impl Lane {
         names
     }
 
+    /// The offsets imagizer's group has committed on the job topic, summed over its three
+    /// partitions: how many jobs count as done.
+    pub fn committed(&self) -> i64 {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap())
+            .set("group.id", &self.group)
+            .create()
+            .expect("a consumer");
+        let mut partitions = rdkafka::TopicPartitionList::new();
+        for partition in 0..3 {
+            partitions.add_partition(&self.topic, partition);
+        }
+        consumer
+            .committed_offsets(partitions, Duration::from_secs(10))
+            .expect("the group's offsets")
+            .elements()
+            .iter()
+            .filter_map(|element| match element.offset() {
+                rdkafka::Offset::Offset(offset) => Some(offset),
+                _ => None,
+            })
+            .sum()
+    }
+
     /// Publishes a raw message to the lane's topic.
     pub async fn publish_raw(&self, key: &str, value: &[u8]) {
         let record = FutureRecord::to(&self.topic)
