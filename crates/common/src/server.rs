@@ -12,7 +12,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::app::Process;
-use crate::config::HttpConfig;
+use crate::config::{Env, HttpConfig};
 
 /// A bound HTTP server, not yet serving.
 pub struct Server {
@@ -47,6 +47,16 @@ impl Server {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// What a binary's `main` does: reads the environment, sets up logging, builds the
+    /// server with `build` and serves until a stop signal. A configuration error ends start-up
+    /// with a message naming the variable.
+    pub async fn main(build: impl AsyncFnOnce(&Env) -> anyhow::Result<Self>) -> anyhow::Result<()> {
+        let env = Env::from_process();
+        crate::telemetry::init(&crate::telemetry::LogConfig::from_env(&env)?);
+        build(&env).await?.run_until_signal().await?;
+        Ok(())
     }
 
     /// Serves until SIGTERM or SIGINT, then drains. A second signal while draining ends the

@@ -1,8 +1,5 @@
 //! `cargo run --release`: the whole site on <http://127.0.0.1:8080>.
 
-use common::config::Env;
-use common::telemetry::{self, LogConfig};
-
 // mimalloc: the request path allocates many small short-lived buffers, which glibc's malloc
 // serves markedly slower (it showed as the largest item in a CPU profile of history).
 #[global_allocator]
@@ -10,8 +7,5 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let env = Env::from_process();
-    telemetry::init(&LogConfig::from_env(&env)?);
-    figachechnaya::build(&env).await?.run_until_signal().await?;
-    Ok(())
+    common::server::Server::main(figachechnaya::build).await
 }

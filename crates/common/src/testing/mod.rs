@@ -6,7 +6,7 @@ mod service;
 
 pub use db::{TestDatabase, server_url};
 pub use proxy::TcpProxy;
-pub use service::{RunningService, expect_error};
+pub use service::{RunningService, assert_openapi, expect_error};
 
 use std::path::Path;
 

@@ -134,3 +134,23 @@ pub async fn expect_error(response: reqwest::Response, status: u16, code: &str) 
     assert_eq!(body["request_id"], request_id.as_str());
     body
 }
+
+/// Checks a service's public contract: `/api/<name>/openapi.json` is OpenAPI 3.1, documents
+/// each of `paths` and matches the snapshot at `snapshot`; `/api/<name>/docs/` answers.
+pub async fn assert_openapi(service: &RunningService, name: &str, paths: &[&str], snapshot: &str) {
+    let doc = service.get_json(&format!("/api/{name}/openapi.json")).await;
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")),
+        "OpenAPI 3.1"
+    );
+    for path in paths {
+        assert!(doc["paths"].get(path).is_some(), "{path} undocumented");
+    }
+    crate::testing::assert_snapshot(&doc, snapshot);
+    assert_eq!(
+        service.get(&format!("/api/{name}/docs/")).await.status(),
+        200
+    );
+}
