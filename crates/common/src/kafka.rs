@@ -26,6 +26,10 @@ pub struct KafkaSettings {
     /// `KAFKA_SESSION_TIMEOUT_MS`: how long the group waits for a silent consumer; also
     /// bounds how long a first join takes.
     pub session_timeout: Duration,
+    /// `KAFKA_MAX_POLL_INTERVAL_MS`: a consumer that takes no message for this long is taken
+    /// for wedged and leaves its group (imagizer keeps waiting for messages, paused, while its
+    /// job slots are busy, so a slow store does not count).
+    pub max_poll_interval: Duration,
     /// `KAFKA_FETCH_WAIT_MAX_MS`: longest a consumer's fetch waits at the broker for new
     /// messages. Brokers that hold a fetch for its whole wait (Tansu does) add up to this to
     /// every job's latency; lower means more idle fetch requests.
@@ -48,6 +52,7 @@ impl KafkaSettings {
             bootstrap: env.or("KAFKA_BOOTSTRAP", "127.0.0.1:9092".to_owned())?,
             group: env.or("KAFKA_GROUP_ID", "imagizer".to_owned())?,
             session_timeout: env.millis("KAFKA_SESSION_TIMEOUT_MS", Duration::from_secs(10))?,
+            max_poll_interval: env.millis("KAFKA_MAX_POLL_INTERVAL_MS", Duration::from_mins(5))?,
             fetch_wait_max: env.millis("KAFKA_FETCH_WAIT_MAX_MS", Duration::from_millis(50))?,
             create_topics: env.or("KAFKA_CREATE_TOPICS", true)?,
             partitions: i32::try_from(partitions)

@@ -7,7 +7,7 @@
 //! On stop: fetching stops, running jobs finish (or are abandoned, uncommitted, if the store
 //! is down), the done offsets are committed, and the consumer leaves the group.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -20,7 +20,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -76,6 +76,10 @@ pub fn consumer(settings: &KafkaSettings) -> Result<JobConsumer, KafkaError> {
         .set(
             "session.timeout.ms",
             settings.session_timeout.as_millis().to_string(),
+        )
+        .set(
+            "max.poll.interval.ms",
+            settings.max_poll_interval.as_millis().to_string(),
         )
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "1000")
@@ -223,6 +227,9 @@ pub struct ConsumeConfig {
 }
 
 /// Consumes jobs until `stop` is cancelled; see the module docs for the guarantees.
+// One loop over one set of states (slots, paused, pending, the tracker); split up, the
+// states would have to travel between the pieces.
+#[allow(clippy::too_many_lines)]
 pub async fn consume(
     consumer: Arc<JobConsumer>,
     dead_letters: FutureProducer<LogContext>,
@@ -235,11 +242,17 @@ pub async fn consume(
     let (finished_tx, mut finished) = mpsc::unbounded_channel::<Finished>();
     let mut tracker = OffsetTracker::default();
     let mut running = JoinSet::new();
-    let dead_letters = Arc::new(DeadLetters {
-        producer: dead_letters,
-        topic: config.dead_letter_topic.clone(),
-        metrics: metrics.clone(),
-    });
+    let jobs = Jobs {
+        consumer: Arc::clone(&consumer),
+        pipeline,
+        dead_letters: Arc::new(DeadLetters {
+            producer: dead_letters,
+            topic: config.dead_letter_topic.clone(),
+            metrics: metrics.clone(),
+        }),
+        finished: finished_tx,
+        stop: stop.clone(),
+    };
     let store_offset = |partition: i32, offset: i64| {
         let mut list = TopicPartitionList::new();
         if let Err(err) = list
@@ -251,16 +264,53 @@ pub async fn consume(
             tracing::warn!(partition, offset, error = %err, "cannot store a Kafka offset");
         }
     };
+    // Messages received while the assignment was being paused, in order.
+    let mut pending: VecDeque<Received> = VecDeque::new();
+    // The assignment generation that is paused, if any.
+    let mut paused: Option<u64> = None;
     loop {
-        // Free a slot first, so a full pipeline stops fetching (backpressure).
-        let permit = tokio::select! {
-            permit = Arc::clone(&permits).acquire_owned() => permit.expect("never closed"),
-            Some(done) = finished.recv() => {
-                record(&mut tracker, &done, &store_offset);
-                continue;
+        // A free slot first: a full pipeline takes no new job (backpressure).
+        let permit = if let Ok(permit) = Arc::clone(&permits).try_acquire_owned() {
+            permit
+        } else {
+            // Full (a store outage keeps every slot busy): pause the assignment and keep
+            // waiting on the consumer, which keeps it in its group — one that stops polling
+            // for `max.poll.interval.ms` is evicted. A pause keeps the position, so on resume
+            // fetching goes on from the last message received.
+            let generation = consumer.context().generation.load(Ordering::Acquire);
+            if paused != Some(generation) {
+                pause(&consumer, true, &metrics);
+                paused = Some(generation);
             }
-            () = stop.cancelled() => break,
+            tokio::select! {
+                permit = Arc::clone(&permits).acquire_owned() => permit.expect("never closed"),
+                Some(done) = finished.recv() => {
+                    record(&mut tracker, &done, &store_offset);
+                    continue;
+                }
+                message = consumer.recv() => {
+                    match message {
+                        Ok(message) => {
+                            metrics.consumed.inc();
+                            pending.push_back(Received::from(&message));
+                        }
+                        Err(err) => {
+                            metrics.errors.inc();
+                            tracing::warn!(error = %err, "receiving from Kafka failed");
+                        }
+                    }
+                    continue;
+                }
+                () = stop.cancelled() => break,
+            }
         };
+        if paused.take().is_some() {
+            pause(&consumer, false, &metrics);
+        }
+        if let Some(received) = pending.pop_front() {
+            jobs.start(received, permit, &mut tracker, &mut running);
+            continue;
+        }
         let message = tokio::select! {
             message = consumer.recv() => message,
             Some(done) = finished.recv() => {
@@ -283,28 +333,14 @@ pub async fn consume(
         metrics.consumed.inc();
         let received = Received::from(&message);
         drop(message);
-        let generation = consumer.context().generation.load(Ordering::Acquire);
-        tracker.start(generation, received.partition, received.offset);
-        let pipeline = Arc::clone(&pipeline);
-        let dead_letters = Arc::clone(&dead_letters);
-        let finished_tx = finished_tx.clone();
-        let stop = stop.clone();
-        running.spawn(async move {
-            let done = handle(&received, &pipeline, &dead_letters, &stop).await;
-            let _ = finished_tx.send(Finished {
-                generation,
-                partition: received.partition,
-                offset: received.offset,
-                done,
-            });
-            drop(permit);
-        });
+        jobs.start(received, permit, &mut tracker, &mut running);
         while let Some(joined) = running.try_join_next() {
             report_panic(joined, &metrics);
         }
     }
     tracing::info!(running = running.len(), "stopped fetching image jobs");
-    drop(finished_tx);
+    // The job tasks hold the only senders left: the channel ends with the last of them.
+    drop(jobs);
     while let Some(joined) = running.join_next().await {
         report_panic(joined, &metrics);
     }
@@ -318,6 +354,62 @@ pub async fn consume(
         Err(err) => tracing::warn!(error = %err, "final Kafka commit failed"),
     }
     consumer.unsubscribe();
+}
+
+/// What every job task gets.
+struct Jobs {
+    consumer: Arc<JobConsumer>,
+    pipeline: Arc<Pipeline>,
+    dead_letters: Arc<DeadLetters>,
+    finished: mpsc::UnboundedSender<Finished>,
+    stop: CancellationToken,
+}
+
+impl Jobs {
+    /// Starts a received message's job in its slot.
+    fn start(
+        &self,
+        received: Received,
+        permit: OwnedSemaphorePermit,
+        tracker: &mut OffsetTracker,
+        running: &mut JoinSet<()>,
+    ) {
+        let generation = self.consumer.context().generation.load(Ordering::Acquire);
+        tracker.start(generation, received.partition, received.offset);
+        let pipeline = Arc::clone(&self.pipeline);
+        let dead_letters = Arc::clone(&self.dead_letters);
+        let finished = self.finished.clone();
+        let stop = self.stop.clone();
+        running.spawn(async move {
+            let done = handle(&received, &pipeline, &dead_letters, &stop).await;
+            let _ = finished.send(Finished {
+                generation,
+                partition: received.partition,
+                offset: received.offset,
+                done,
+            });
+            drop(permit);
+        });
+    }
+}
+
+/// Pauses or resumes fetching for the whole current assignment.
+fn pause(consumer: &JobConsumer, pause: bool, metrics: &ConsumerMetrics) {
+    let done = consumer.assignment().and_then(|assignment| {
+        if pause {
+            consumer.pause(&assignment)
+        } else {
+            consumer.resume(&assignment)
+        }
+    });
+    match done {
+        Ok(()) if pause => tracing::info!("every job slot is busy: fetching paused"),
+        Ok(()) => tracing::info!("fetching resumed"),
+        Err(err) => {
+            metrics.errors.inc();
+            tracing::warn!(error = %err, pause, "cannot pause or resume fetching");
+        }
+    }
 }
 
 /// A job task that panicked never reports its offset, so its partition commits nothing past

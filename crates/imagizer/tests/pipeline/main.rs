@@ -7,3 +7,4 @@ mod crash;
 mod dead_letters;
 mod end_to_end;
 mod helpers;
+mod store_outage;
