@@ -7,207 +7,32 @@
 //! On stop: fetching stops, running jobs finish (or are abandoned, uncommitted, if the store
 //! is down), the done offsets are committed, and the consumer leaves the group.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+mod dead_letters;
+mod offsets;
+mod setup;
+
+pub use offsets::OffsetTracker;
+pub use setup::{ConsumerMetrics, ConsumerState, JobConsumer, consumer, dead_letter_producer};
+
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::image_job::{DEAD_LETTER_REASON_HEADER, ImageJob, REQUEST_ID_HEADER};
-use common::kafka::{KafkaSettings, LogContext};
-use prometheus::{IntCounter, IntCounterVec, Registry};
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use common::image_job::{ImageJob, REQUEST_ID_HEADER};
+use common::kafka::LogContext;
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use rdkafka::message::{BorrowedMessage, Headers};
+use rdkafka::producer::FutureProducer;
+use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::pipeline::{Outcome, Pipeline};
 
-/// The consumer's context: librdkafka's log, and a generation that moves on with every
-/// rebalance.
-pub struct ConsumerState {
-    log: LogContext,
-    generation: AtomicU64,
-}
-
-impl ClientContext for ConsumerState {
-    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
-        self.log.log(level, facility, message);
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        self.log.error(error, reason);
-    }
-}
-
-impl ConsumerContext for ConsumerState {
-    fn post_rebalance(
-        &self,
-        _: &rdkafka::consumer::BaseConsumer<Self>,
-        rebalance: &rdkafka::consumer::Rebalance<'_>,
-    ) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        match rebalance {
-            rdkafka::consumer::Rebalance::Assign(partitions) => {
-                tracing::info!(partitions = partitions.count(), "Kafka partitions assigned");
-            }
-            rdkafka::consumer::Rebalance::Revoke(partitions) => {
-                tracing::info!(partitions = partitions.count(), "Kafka partitions revoked");
-            }
-            rdkafka::consumer::Rebalance::Error(err) => {
-                tracing::warn!(error = %err, "Kafka rebalance failed");
-            }
-        }
-    }
-}
-
-/// The job consumer.
-pub type JobConsumer = StreamConsumer<ConsumerState>;
-
-/// A consumer in the group, subscribed to the job topic. Offsets are committed every second
-/// from what [`consume`] stores, and once more on stop.
-pub fn consumer(settings: &KafkaSettings) -> Result<JobConsumer, KafkaError> {
-    let consumer: JobConsumer = settings
-        .client_config("imagizer")
-        .set("group.id", &settings.group)
-        .set(
-            "session.timeout.ms",
-            settings.session_timeout.as_millis().to_string(),
-        )
-        .set(
-            "max.poll.interval.ms",
-            settings.max_poll_interval.as_millis().to_string(),
-        )
-        .set("enable.auto.commit", "true")
-        .set("auto.commit.interval.ms", "1000")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        // A topic created after the subscription (by this or another service starting at the
-        // same time) is noticed within seconds instead of librdkafka's default 5 minutes.
-        .set("topic.metadata.refresh.interval.ms", "5000")
-        .set(
-            "fetch.wait.max.ms",
-            settings.fetch_wait_max.as_millis().to_string(),
-        )
-        .create_with_context(ConsumerState {
-            log: LogContext,
-            generation: AtomicU64::new(0),
-        })?;
-    consumer.subscribe(&[&settings.topic])?;
-    Ok(consumer)
-}
-
-/// A producer for the dead-letter topic.
-pub fn dead_letter_producer(
-    settings: &KafkaSettings,
-) -> Result<FutureProducer<LogContext>, KafkaError> {
-    settings
-        .client_config("imagizer-dead-letters")
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .create_with_context(LogContext)
-}
-
-/// The consumer's own metrics.
-#[derive(Clone)]
-pub struct ConsumerMetrics {
-    consumed: IntCounter,
-    dead_lettered: IntCounterVec,
-    errors: IntCounter,
-}
-
-impl ConsumerMetrics {
-    /// Registers the metrics in `registry`.
-    pub fn new(registry: &Registry) -> Self {
-        use common::metrics::counter;
-        Self {
-            consumed: counter(
-                registry,
-                "figachechnaya_imagizer_messages_consumed_total",
-                "Messages received from the job topic",
-            ),
-            dead_lettered: common::metrics::labelled_counter(
-                registry,
-                "figachechnaya_imagizer_dead_lettered_total",
-                "Messages moved to the dead-letter topic, by reason",
-                "reason",
-                [
-                    "too_large",
-                    "undecodable",
-                    "unsupported_version",
-                    "invalid_text",
-                    "render_failed",
-                ],
-            ),
-            errors: counter(
-                registry,
-                "figachechnaya_imagizer_consumer_errors_total",
-                "Errors receiving from Kafka or storing offsets",
-            ),
-        }
-    }
-}
-
-/// Offsets in flight per partition, to find how far each one is done.
-///
-/// Offsets belong to an assignment: after a rebalance the consumer reads again from the
-/// group's committed offsets, so the tracker starts afresh, and jobs of an older assignment
-/// store nothing when they finish (their messages are read again; a repeat is skipped as
-/// already stored). Without this, a late finish could move a partition's commit backwards.
-#[derive(Debug, Default)]
-pub struct OffsetTracker {
-    generation: u64,
-    partitions: HashMap<i32, PartitionOffsets>,
-}
-
-#[derive(Debug, Default)]
-struct PartitionOffsets {
-    running: BTreeSet<i64>,
-    /// The next offset to read after everything done so far.
-    next: Option<i64>,
-    stored: Option<i64>,
-}
-
-impl OffsetTracker {
-    /// A message of assignment `generation` was received and its job started.
-    pub fn start(&mut self, generation: u64, partition: i32, offset: i64) {
-        if generation != self.generation {
-            self.generation = generation;
-            self.partitions.clear();
-        }
-        self.partitions
-            .entry(partition)
-            .or_default()
-            .running
-            .insert(offset);
-    }
-
-    /// A job finished; returns the offset to store for commit if it moved forward: the
-    /// oldest offset still running, or the one after the newest done.
-    pub fn finish(&mut self, generation: u64, partition: i32, offset: i64) -> Option<i64> {
-        if generation != self.generation {
-            return None;
-        }
-        let state = self.partitions.get_mut(&partition)?;
-        if !state.running.remove(&offset) {
-            return None;
-        }
-        state.next = Some(state.next.map_or(offset + 1, |next| next.max(offset + 1)));
-        let commit = match state.running.first() {
-            Some(&oldest) => oldest,
-            None => state.next?,
-        };
-        if state.stored.is_some_and(|stored| stored >= commit) {
-            return None;
-        }
-        state.stored = Some(commit);
-        Some(commit)
-    }
-}
-
+use dead_letters::DeadLetters;
 /// What a job task reports back.
 struct Finished {
     generation: u64,
@@ -485,122 +310,5 @@ async fn handle(
                 .await
         }
         Outcome::Abandoned => false,
-    }
-}
-
-struct DeadLetters {
-    producer: FutureProducer<LogContext>,
-    topic: String,
-    metrics: ConsumerMetrics,
-}
-
-impl DeadLetters {
-    /// Copies the message to the dead-letter topic, retrying until it is there; `false` if
-    /// the process stopped first.
-    async fn send(
-        &self,
-        received: &Received,
-        code: &str,
-        reason: &str,
-        stop: &CancellationToken,
-    ) -> bool {
-        tracing::error!(
-            request_id = received.request_id.as_deref().unwrap_or("-"),
-            partition = received.partition,
-            offset = received.offset,
-            reason,
-            "image job can never succeed: dead-lettering it"
-        );
-        let partition = received.partition.to_string();
-        let offset = received.offset.to_string();
-        let mut headers = OwnedHeaders::new()
-            .insert(Header {
-                key: DEAD_LETTER_REASON_HEADER,
-                value: Some(reason),
-            })
-            .insert(Header {
-                key: "x-original-partition",
-                value: Some(&partition),
-            })
-            .insert(Header {
-                key: "x-original-offset",
-                value: Some(&offset),
-            });
-        if let Some(id) = &received.request_id {
-            headers = headers.insert(Header {
-                key: REQUEST_ID_HEADER,
-                value: Some(id),
-            });
-        }
-        loop {
-            let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic)
-                .payload(&received.payload)
-                .headers(headers.clone());
-            if let Some(key) = &received.key {
-                record = record.key(key);
-            }
-            let sent = tokio::select! {
-                sent = self.producer.send(record, Duration::from_secs(10)) => sent,
-                () = stop.cancelled() => return false,
-            };
-            match sent {
-                Ok(_) => {
-                    self.metrics.dead_lettered.with_label_values(&[code]).inc();
-                    return true;
-                }
-                Err((err, _)) => {
-                    tracing::warn!(error = %err, "dead-letter publish failed; will retry");
-                    tokio::select! {
-                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                        () = stop.cancelled() => return false,
-                    }
-                }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn commits_stop_below_the_oldest_running_job() {
-        let mut tracker = OffsetTracker::default();
-        for offset in 10..14 {
-            tracker.start(1, 0, offset);
-        }
-        assert_eq!(tracker.finish(1, 0, 11), Some(10), "10 still runs");
-        assert_eq!(tracker.finish(1, 0, 12), None, "nothing moved");
-        assert_eq!(tracker.finish(1, 0, 10), Some(13));
-        assert_eq!(tracker.finish(1, 0, 13), Some(14));
-        assert_eq!(tracker.finish(1, 0, 13), None, "finished twice");
-    }
-
-    #[test]
-    fn an_abandoned_job_pins_its_partition_and_no_other() {
-        let mut tracker = OffsetTracker::default();
-        tracker.start(1, 0, 5);
-        tracker.start(1, 0, 6);
-        tracker.start(1, 1, 7);
-        // 5 is abandoned: never finished.
-        assert_eq!(tracker.finish(1, 0, 6), Some(5));
-        assert_eq!(tracker.finish(1, 1, 7), Some(8));
-    }
-
-    #[test]
-    fn after_a_rebalance_older_jobs_store_nothing() {
-        let mut tracker = OffsetTracker::default();
-        tracker.start(1, 0, 40);
-        tracker.start(1, 0, 41);
-        assert_eq!(tracker.finish(1, 0, 41), Some(40));
-        // Rebalanced: the partition is read again from its committed offset.
-        tracker.start(2, 0, 40);
-        assert_eq!(
-            tracker.finish(1, 0, 40),
-            None,
-            "a job of the old assignment"
-        );
-        assert_eq!(tracker.finish(2, 0, 40), Some(41));
     }
 }
