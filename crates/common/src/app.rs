@@ -124,6 +124,17 @@ impl ServiceRoutes {
 /// middleware every request passes, outermost first: request id → CORS → error shape → log and
 /// metrics → request timeout → body timeout → body limit → panic catcher.
 pub fn build(process: &Process, http: &HttpConfig, services: Vec<ServiceRoutes>) -> Router {
+    build_with_pages(process, http, services, Router::new())
+}
+
+/// [`build`], with routes that are no service's API (the site's static pages) served behind
+/// the same middleware, so they are logged, measured and limited like the rest.
+pub fn build_with_pages(
+    process: &Process,
+    http: &HttpConfig,
+    services: Vec<ServiceRoutes>,
+    pages: Router,
+) -> Router {
     let mut router = Router::new()
         .route("/api/healthz/", get(health::readiness))
         .route("/api/livez/", get(health::liveness))
@@ -131,7 +142,8 @@ pub fn build(process: &Process, http: &HttpConfig, services: Vec<ServiceRoutes>)
         .route(
             "/metrics",
             get(metrics::render).with_state(process.registry.clone()),
-        );
+        )
+        .merge(pages);
     for service in services {
         let doc = openapi::document(service.name, service.description, service.openapi);
         router = router

@@ -3,12 +3,15 @@
 //!
 //! It is the same code as the service binaries, composed differently: each service crate hands
 //! over its routes and [`common::app::build`] wraps them exactly as it wraps a single service.
+//! The site's page ([`site`]) is served at `/` beside them.
 
 use anyhow::Context;
 use common::app::Process;
 use common::config::{ConfigError, Env, HttpConfig};
 use common::kafka::KafkaSettings;
 use common::server::Server;
+
+pub mod site;
 
 /// Settings of the one-process site.
 #[derive(Debug, Clone)]
@@ -63,7 +66,7 @@ pub async fn build(env: &Env) -> anyhow::Result<Server> {
     let imagizer = imagizer::service(&process, &config.imagizer, source)?;
     let figalize = figalize::service(&process, &config.figalize, to_history, jobs)?;
     let services = vec![figalize, history, imagizer];
-    let app = common::app::build(&process, &config.http, services);
+    let app = common::app::build_with_pages(&process, &config.http, services, site::router());
     Ok(Server::bind(&config.http, &process)
         .await
         .with_context(|| format!("listening on {}", config.http.addr))?

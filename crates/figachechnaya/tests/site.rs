@@ -111,6 +111,64 @@ async fn a_figalization_becomes_a_png_served_by_the_site_with_no_external_servic
     assert!(status.success(), "exit status {status}");
 }
 
+#[tokio::test]
+async fn the_page_is_served_at_the_root_with_its_security_headers_and_revalidates() {
+    let data = TempDir::new();
+    let data_dir = data.path().to_str().unwrap();
+    let site = start_binary(BINARY, &[("PORT", "0"), ("DATA_DIR", data_dir)]);
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", site.addr);
+
+    let page = client.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let headers = page.headers().clone();
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(headers["cache-control"], "no-cache");
+    assert_eq!(
+        headers["content-security-policy"],
+        figachechnaya::site::CONTENT_SECURITY_POLICY
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<h1>Фигачечная</h1>"), "{html}");
+    assert!(html.contains(r#"<script src="app.js" defer>"#), "{html}");
+
+    let again = client
+        .get(format!("{base}/"))
+        .header("if-none-match", headers["etag"].clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304, "an unchanged page is not sent again");
+    assert!(again.bytes().await.unwrap().is_empty());
+
+    for (path, content_type, cache) in [
+        ("/app.js", "text/javascript; charset=utf-8", "no-cache"),
+        ("/style.css", "text/css; charset=utf-8", "no-cache"),
+        (
+            "/fonts/lobster-cyrillic.woff2",
+            "font/woff2",
+            "max-age=2592000",
+        ),
+    ] {
+        let response = client.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.headers()["content-type"], content_type, "{path}");
+        assert_eq!(response.headers()["cache-control"], cache, "{path}");
+    }
+    let missing = client
+        .get(format!("{base}/nothing.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.json::<Value>().await.unwrap()["code"], "not_found");
+
+    let status = site.terminate();
+    assert!(status.success(), "exit status {status}");
+}
+
 #[test]
 fn a_malformed_port_stops_start_up_naming_the_variable() {
     let stderr = failed_start(BINARY, &[("PORT", "eighty")]);
