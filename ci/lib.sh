@@ -27,6 +27,12 @@ CACHE_DIR="${FIGACHECHNAYA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/figachechn
 # Logs and state of the services the scripts start.
 SERVICES_DIR="${FIGACHECHNAYA_SERVICES_DIR:-$CACHE_DIR/services}"
 
+# The bucket and the fixed, local-only credential that ci/services/s3.sh sets up in Garage
+# (Garage key ids are "GK" + 24 hex digits, secrets 64 hex digits).
+S3_LOCAL_BUCKET=figachechnaya-images
+S3_LOCAL_KEY_ID=GK0f1ac4ec4a7a5e0ac7e51a57
+S3_LOCAL_KEY_SECRET=7c3f0f0e6b0a4b5f9d1c2e3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c
+
 # Whether something accepts TCP connections on 127.0.0.1:$1.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 

@@ -38,4 +38,7 @@ step "Tests (cargo test)"
 cargo test --workspace --all-targets --locked
 cargo test --workspace --doc --locked
 
+# The site in headless Chromium, on the one-process site and on the local stack over HTTPS.
+./ci/browser-tests.sh
+
 step "All checks passed"

@@ -13,10 +13,7 @@ cd "$(dirname "$0")/../.."
 . ci/lib.sh
 
 readonly VERSION=2.5.0
-readonly BUCKET=figachechnaya-images
-# Garage key ids are "GK" + 24 hex digits, secrets 64 hex digits.
-readonly KEY_ID=GK0f1ac4ec4a7a5e0ac7e51a57
-readonly KEY_SECRET=7c3f0f0e6b0a4b5f9d1c2e3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c
+readonly BUCKET=$S3_LOCAL_BUCKET KEY_ID=$S3_LOCAL_KEY_ID KEY_SECRET=$S3_LOCAL_KEY_SECRET
 readonly STATE="$SERVICES_DIR/garage"
 readonly CONFIG="$STATE/garage.toml"
 

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The site in a real browser: headless Chromium (Debian's package) driven by Playwright
+# (playwright-core from npm), against the one-process site and against the local stack over
+# HTTPS (separate services on PostgreSQL, Tansu and Garage, behind nginx). Screenshots of
+# each state are kept in target/browser-tests/<site>/.
+#
+# Uses ports 18001–18003, 18080, 18088, 18090 and 18443, a database and a topic of its own,
+# so a local stack started by hand keeps running beside it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=ci/lib.sh
+. ci/lib.sh
+
+PROFILE=${BROWSER_TESTS_PROFILE:-debug}
+OUT="$PWD/target/browser-tests"
+SITE_PORT=18080
+HTTPS_PORT=18443
+export LOCAL_STACK_STATE="$SERVICES_DIR/browser-tests-stack"
+export LOCAL_STACK_PROFILE=$PROFILE LOCAL_STACK_BUILD=0
+export LOCAL_STACK_HTTPS_PORT=$HTTPS_PORT LOCAL_STACK_HTTP_PORT=18088 LOCAL_STACK_SITE_PORT=18090
+export LOCAL_STACK_HISTORY_PORT=18001 LOCAL_STACK_FIGALIZE_PORT=18002 LOCAL_STACK_IMAGIZER_PORT=18003
+export LOCAL_STACK_DATABASE=figachechnaya_browser_tests LOCAL_STACK_TOPIC=figalized-browser-tests
+export LOCAL_STACK_GROUP=imagizer-browser-tests
+
+step "Browser tests: Chromium, Playwright and the binaries ($PROFILE)"
+command -v chromium >/dev/null || apt_install chromium
+command -v npm >/dev/null || apt_install nodejs npm
+(cd frontend/tests && npm ci --no-audit --no-fund --loglevel=error)
+flag=()
+[ "$PROFILE" = release ] && flag=(--release)
+cargo build "${flag[@]}" --locked --bins -p figachechnaya -p history -p figalize -p imagizer
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+data=$(mktemp -d)
+site_pid=""
+cleanup() {
+  if [ -n "$site_pid" ] && kill -0 "$site_pid" 2>/dev/null; then
+    kill -TERM "$site_pid"
+    wait "$site_pid" || true
+  fi
+  ./ci/local-stack.sh stop || true
+  rm -rf "$data"
+}
+trap cleanup EXIT
+
+step "The one-process site on http://127.0.0.1:$SITE_PORT"
+PORT=$SITE_PORT DATA_DIR="$data" "target/$PROFILE/figachechnaya" >"$OUT/one-process.log" 2>&1 &
+site_pid=$!
+for _ in $(seq 1 150); do
+  curl -fsS -o /dev/null "http://127.0.0.1:$SITE_PORT/api/healthz/" 2>/dev/null && break
+  kill -0 "$site_pid" 2>/dev/null || { cat "$OUT/one-process.log" >&2; die "the site exited"; }
+  sleep 0.2
+done
+curl -fsS -o /dev/null "http://127.0.0.1:$SITE_PORT/api/healthz/" || die "the site is not ready"
+
+./ci/local-stack.sh start
+
+step "Playwright"
+export SITE_TARGETS="[{\"name\":\"one-process\",\"url\":\"http://127.0.0.1:$SITE_PORT/\"},{\"name\":\"local-stack\",\"url\":\"https://127.0.0.1:$HTTPS_PORT/\"}]"
+export SCREENSHOT_DIR="$OUT"
+(cd frontend/tests && npm test --silent)
+echo "Screenshots: $OUT/{one-process,local-stack}/*.png"
