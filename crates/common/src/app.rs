@@ -45,9 +45,11 @@ pub struct Process {
 impl Process {
     /// A process with a fresh registry (process metrics included).
     pub fn new(name: &'static str) -> Self {
+        let registry = metrics::registry();
+        metrics::build_info(&registry, name);
         Self {
             name,
-            registry: metrics::registry(),
+            registry,
             health: Health::default(),
             stopping: CancellationToken::new(),
             drained: CancellationToken::new(),

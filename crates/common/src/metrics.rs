@@ -14,6 +14,30 @@ pub const LATENCY_BUCKETS: &[f64] = &[
     5.0, 10.0,
 ];
 
+/// The version of the binaries, from the workspace.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The commit the binaries were built from (`unknown` outside a git checkout, unless the build
+/// sets `FIGACHECHNAYA_COMMIT`).
+pub const COMMIT: &str = env!("FIGACHECHNAYA_COMMIT");
+
+/// `figachechnaya_<process>_build_info{version, commit}`, always 1: joins any series to the
+/// build that produced it.
+pub fn build_info(registry: &Registry, process: &str) {
+    let info = register(
+        registry,
+        prometheus::IntGaugeVec::new(
+            Opts::new(
+                format!("figachechnaya_{process}_build_info"),
+                "The version and commit of this build; always 1",
+            ),
+            &["version", "commit"],
+        )
+        .expect("valid metric"),
+    );
+    info.with_label_values(&[VERSION, COMMIT]).set(1);
+}
+
 /// A process's metric registry, with process metrics (CPU, memory, file descriptors) included.
 pub fn registry() -> Registry {
     let registry = Registry::new();

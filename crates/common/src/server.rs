@@ -49,12 +49,15 @@ impl Server {
             .expect("a bound listener has an address")
     }
 
-    /// What a binary's `main` does: reads the environment, sets up logging, builds the
-    /// server with `build` and serves until a stop signal. A configuration error ends start-up
-    /// with a message naming the variable.
-    pub async fn main(build: impl AsyncFnOnce(&Env) -> anyhow::Result<Self>) -> anyhow::Result<()> {
+    /// What a binary's `main` does: reads the environment, sets up logging (its lines name
+    /// `service`), builds the server with `build` and serves until a stop signal. A
+    /// configuration error ends start-up with a message naming the variable.
+    pub async fn main(
+        service: &'static str,
+        build: impl AsyncFnOnce(&Env) -> anyhow::Result<Self>,
+    ) -> anyhow::Result<()> {
         let env = Env::from_process();
-        crate::telemetry::init(&crate::telemetry::LogConfig::from_env(&env)?);
+        crate::telemetry::init(&crate::telemetry::LogConfig::from_env(&env)?, service);
         build(&env).await?.run_until_signal().await?;
         Ok(())
     }
@@ -84,6 +87,8 @@ impl Server {
         tracing::info!(
             process = process.name,
             addr = %listener.local_addr()?,
+            version = crate::metrics::VERSION,
+            commit = crate::metrics::COMMIT,
             "listening"
         );
         let delay = http.shutdown_delay;

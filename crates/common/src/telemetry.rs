@@ -7,8 +7,11 @@ use std::time::Instant;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use tracing::Instrument;
+use tracing::{Event, Instrument, Subscriber};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::FmtContext;
+use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
+use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{ConfigError, Env};
 use crate::metrics::HttpMetrics;
@@ -56,8 +59,10 @@ impl LogConfig {
     }
 }
 
-/// Installs the global subscriber. Later calls (several apps in one test binary) are no-ops.
-pub fn init(config: &LogConfig) {
+/// Installs the global subscriber; JSON lines name the `service` (the process's name), so the
+/// logs of several services can be merged and still be told apart. Later calls (several apps
+/// in one test binary) are no-ops.
+pub fn init(config: &LogConfig, service: &'static str) {
     let filter = EnvFilter::try_new(&config.filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let _already_set = match config.format {
@@ -67,17 +72,62 @@ pub fn init(config: &LogConfig) {
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
+            .map_event_format(|json| WithService::new(json, service))
             .try_init(),
     };
+}
+
+/// A JSON event format with `"service":"<name>"` first on every line.
+struct WithService<F> {
+    inner: F,
+    opening: String,
+}
+
+impl<F> WithService<F> {
+    fn new(inner: F, service: &str) -> Self {
+        let name = serde_json::to_string(service).expect("a string serialises");
+        Self {
+            inner,
+            opening: format!("{{\"service\":{name},"),
+        }
+    }
+}
+
+impl<S, N, F> FormatEvent<S, N> for WithService<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let mut line = String::with_capacity(256);
+        self.inner
+            .format_event(ctx, Writer::new(&mut line), event)?;
+        match line.strip_prefix('{') {
+            Some(rest) => {
+                writer.write_str(&self.opening)?;
+                writer.write_str(rest)
+            }
+            None => writer.write_str(&line),
+        }
+    }
 }
 
 /// Turns logs on in tests when `TEST_LOG` is set; silent otherwise.
 pub fn init_for_tests() {
     if std::env::var_os("TEST_LOG").is_some() {
-        init(&LogConfig {
-            format: LogFormat::Text,
-            filter: std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".to_owned()),
-        });
+        init(
+            &LogConfig {
+                format: LogFormat::Text,
+                filter: std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".to_owned()),
+            },
+            "test",
+        );
     }
 }
 
@@ -127,5 +177,46 @@ mod tests {
         );
         let env = Env::from_pairs([("RUST_LOG", "info,[")]);
         assert_eq!(LogConfig::from_env(&env).unwrap_err().variable, "RUST_LOG");
+    }
+
+    #[test]
+    fn json_lines_name_the_service_first_and_keep_the_span_and_event_fields() {
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let sink = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .map_event_format(|json| WithService::new(json, "figalize"))
+            .with_writer(move || SharedBuffer(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info_span!("request", request_id = "r-1", route = "/api/figalize/")
+                .in_scope(|| tracing::info!(status = 200, "request answered"));
+        });
+        let text = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+        assert!(text.starts_with(r#"{"service":"figalize","#), "{text}");
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(line["service"], "figalize");
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["message"], "request answered");
+        assert_eq!(line["status"], 200);
+        assert_eq!(line["span"]["request_id"], "r-1");
+        assert_eq!(line["span"]["route"], "/api/figalize/");
+        assert!(line["timestamp"].is_string());
+    }
+
+    /// A log writer into a shared buffer.
+    struct SharedBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for SharedBuffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
 }

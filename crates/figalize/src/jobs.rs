@@ -48,7 +48,7 @@ impl JobMetrics {
             ),
             errors: counter(
                 "figachechnaya_figalize_kafka_produce_errors_total",
-                "Kafka produce errors",
+                "Kafka produce errors: refused sends and failed deliveries",
             ),
             dropped,
             buffered: common::metrics::gauge(
@@ -178,9 +178,12 @@ impl JobSink for KafkaJobs {
                 self.metrics.buffered.inc();
             }
             Err((err, _)) => {
-                let reason = match err {
-                    KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => "overflow",
-                    _ => "error",
+                let reason = if let KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) = err
+                {
+                    "overflow"
+                } else {
+                    self.metrics.errors.inc();
+                    "error"
                 };
                 self.metrics.dropped.with_label_values(&[reason]).inc();
                 tracing::error!(

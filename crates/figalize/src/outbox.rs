@@ -36,6 +36,7 @@ pub struct OutboxMetrics {
     retried: IntCounter,
     dropped: IntCounterVec,
     depth: IntGauge,
+    capacity: IntGauge,
 }
 
 impl OutboxMetrics {
@@ -69,6 +70,11 @@ impl OutboxMetrics {
                 "figachechnaya_figalize_history_outbox_depth",
                 "History entries waiting for delivery",
             ),
+            capacity: common::metrics::gauge(
+                registry,
+                "figachechnaya_figalize_history_outbox_capacity",
+                "The most history entries the outbox keeps (OUTBOX_CAPACITY)",
+            ),
         }
     }
 }
@@ -97,9 +103,13 @@ impl Drop for Outbox {
 impl Outbox {
     /// An empty outbox holding at most `capacity` entries.
     pub fn new(capacity: usize, metrics: OutboxMetrics) -> Self {
+        let capacity = capacity.max(1);
+        metrics
+            .capacity
+            .set(i64::try_from(capacity).unwrap_or(i64::MAX));
         Self {
             queue: Mutex::new(VecDeque::new()),
-            capacity: capacity.max(1),
+            capacity,
             wake: Notify::new(),
             metrics,
         }
@@ -148,6 +158,7 @@ impl Outbox {
                 self.metrics.dropped.with_label_values(&["overflow"]).inc();
                 tracing::error!(
                     id = oldest.id,
+                    request_id = oldest.request_id.as_deref().unwrap_or("-"),
                     capacity = self.capacity,
                     "history outbox full: oldest entry dropped"
                 );
@@ -243,11 +254,17 @@ async fn send(outbox: &Outbox, client: &HistoryClient, batch: Vec<Append>) -> Ve
                     .dropped
                     .with_label_values(&["rejected"])
                     .inc();
-                tracing::error!(id = append.id, reason, "history refused an entry; dropped");
+                tracing::error!(
+                    id = append.id,
+                    request_id = append.request_id.as_deref().unwrap_or("-"),
+                    reason,
+                    "history refused an entry; dropped"
+                );
             }
             Delivery::Retry(reason) => {
                 tracing::debug!(
                     id = append.id,
+                    request_id = append.request_id.as_deref().unwrap_or("-"),
                     reason,
                     "history delivery failed; will retry"
                 );

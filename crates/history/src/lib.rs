@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod config;
+pub mod pool_metrics;
 pub mod store;
 pub mod stream;
 pub mod writer;
@@ -31,6 +32,7 @@ pub async fn service(process: &Process, settings: &Settings) -> anyhow::Result<S
     let store = open_store(&settings.database).await?;
     tracing::info!(store = store.kind(), "history store ready");
     process.health.add(Arc::new(StoreCheck(Arc::clone(&store))));
+    pool_metrics::PoolMetrics::register(&process.registry, Arc::clone(&store));
     let (events, _) = broadcast::channel(256);
     // A shared database reports every instance's commits; otherwise the writer reports its own.
     let watcher = store.watch_commits(events.clone(), process.stopping());

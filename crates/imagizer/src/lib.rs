@@ -98,7 +98,10 @@ fn start_kafka(
         kafka.clone(),
         process.stopping(),
     ));
-    let consumer = Arc::new(kafka::consumer(kafka).context("creating the Kafka consumer")?);
+    let metrics = kafka::ConsumerMetrics::new(&process.registry);
+    let consumer = Arc::new(
+        kafka::consumer(kafka, metrics.lag.clone()).context("creating the Kafka consumer")?,
+    );
     let dead_letters =
         kafka::dead_letter_producer(kafka).context("creating the dead-letter producer")?;
     process.health.add(Arc::new(ConsumerCheck {
@@ -114,7 +117,7 @@ fn start_kafka(
             topic: kafka.topic.clone(),
             dead_letter_topic: kafka.dead_letter_topic.clone(),
         },
-        kafka::ConsumerMetrics::new(&process.registry),
+        metrics,
         process.stopping(),
     ));
     Ok(())

@@ -8,6 +8,7 @@ use prometheus::{IntCounter, Registry};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::pipeline::{Outcome, Pipeline};
 
@@ -68,16 +69,17 @@ pub async fn consume(
         let pipeline = Arc::clone(&pipeline);
         // Store retries stop only with the process: a job here has no other copy.
         let stop = CancellationToken::new();
-        running.spawn(async move {
-            if let Outcome::Failed(reason) = pipeline.run(&job, &stop).await {
-                tracing::error!(
-                    request_id = job.request_id.as_deref().unwrap_or("-"),
-                    reason,
-                    "image job failed"
-                );
+        let span =
+            tracing::info_span!("job", request_id = job.request_id.as_deref().unwrap_or("-"));
+        running.spawn(
+            async move {
+                if let Outcome::Failed(reason) = pipeline.run(&job, &stop).await {
+                    tracing::error!(reason, "image job failed");
+                }
+                drop(permit);
             }
-            drop(permit);
-        });
+            .instrument(span),
+        );
         while running.try_join_next().is_some() {}
     }
     while running.join_next().await.is_some() {}

@@ -124,6 +124,28 @@ const LATEST: &str = "select id, original, figalized from history order by id de
 /// The count, kept beside the rows.
 const COUNT: &str = "select total from history_total";
 
+/// How a store's connection pool is used at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// Connections open, busy or idle.
+    pub open: u32,
+    /// Open connections waiting for work.
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+}
+
+impl PoolUsage {
+    /// Reads a sqlx pool.
+    pub fn of<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> Self {
+        Self {
+            open: pool.size(),
+            idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            max: pool.options().get_max_connections(),
+        }
+    }
+}
+
 /// Where history is kept.
 pub trait HistoryStore: Send + Sync + 'static {
     /// Appends entries in one transaction; repeated append ids are not stored twice.
@@ -136,6 +158,8 @@ pub trait HistoryStore: Send + Sync + 'static {
     fn ping(&self) -> StoreFuture<'_, ()>;
     /// Which kind of database, for logs.
     fn kind(&self) -> &'static str;
+    /// The connection pool's use now, for metrics.
+    fn pool_usage(&self) -> PoolUsage;
     /// For a database several processes write to: a task forwarding every commit, by any of
     /// them, to `events` until `stopping`. `None` when only this process writes; its writer
     /// then publishes its own commits.

@@ -10,8 +10,8 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Appended, COUNT, Committed, Entry, HistoryStore, LATEST, NewEntry, StoreError, StoreFuture,
-    Watcher, newest_created, outcomes,
+    Appended, COUNT, Committed, Entry, HistoryStore, LATEST, NewEntry, PoolUsage, StoreError,
+    StoreFuture, Watcher, newest_created, outcomes,
 };
 
 /// History in PostgreSQL.
@@ -36,11 +36,6 @@ impl PostgresStore {
         sqlx::migrate!("./migrations/postgres")
             .run(&self.pool)
             .await
-    }
-
-    /// The pool, for metrics.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
     }
 
     /// One statement inserts the batch, bumps the total and returns both: a single round trip
@@ -137,6 +132,10 @@ impl HistoryStore for PostgresStore {
 
     fn kind(&self) -> &'static str {
         "postgres"
+    }
+
+    fn pool_usage(&self) -> PoolUsage {
+        PoolUsage::of(&self.pool)
     }
 
     fn watch_commits(

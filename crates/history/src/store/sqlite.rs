@@ -8,7 +8,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::{
-    Appended, COUNT, Entry, HistoryStore, LATEST, NewEntry, StoreError, StoreFuture,
+    Appended, COUNT, Entry, HistoryStore, LATEST, NewEntry, PoolUsage, StoreError, StoreFuture,
     newest_created, outcomes,
 };
 
@@ -125,5 +125,9 @@ impl HistoryStore for SqliteStore {
 
     fn kind(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn pool_usage(&self) -> PoolUsage {
+        PoolUsage::of(&self.pool)
     }
 }

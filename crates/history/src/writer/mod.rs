@@ -90,7 +90,7 @@ impl WriterMetrics {
                 registry,
                 Histogram::with_opts(
                     HistogramOpts::new(
-                        "figachechnaya_history_batch_size",
+                        "figachechnaya_history_batch_size_rows",
                         "Rows per committed batch",
                     )
                     .buckets(vec![

@@ -3,7 +3,7 @@
 use std::sync::Mutex as StdMutex;
 
 use super::*;
-use crate::store::{Appended, Entry, StoreFuture};
+use crate::store::{Appended, Entry, PoolUsage, StoreFuture};
 
 /// A store that records batch sizes and holds each commit until the gate lets it through.
 struct Recording {
@@ -48,6 +48,14 @@ impl HistoryStore for Recording {
     }
     fn kind(&self) -> &'static str {
         "recording"
+    }
+
+    fn pool_usage(&self) -> PoolUsage {
+        PoolUsage {
+            open: 0,
+            idle: 0,
+            max: 0,
+        }
     }
 }
 

@@ -126,6 +126,22 @@ async fn concurrent_appends_are_all_committed() {
         metrics.contains("figachechnaya_history_appends_total 200"),
         "{metrics}"
     );
+    let value = |series: &str| -> i64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {series} in {metrics}"))
+            .parse()
+            .unwrap()
+    };
+    let max = value("figachechnaya_history_db_pool_max_connections");
+    let open = value(r#"figachechnaya_history_db_pool_connections{state="idle"}"#)
+        + value(r#"figachechnaya_history_db_pool_connections{state="in_use"}"#);
+    assert!(max > 0 && (1..=max).contains(&open), "{open} of {max}");
+    assert!(
+        metrics.contains(r#"figachechnaya_history_build_info{commit=""#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

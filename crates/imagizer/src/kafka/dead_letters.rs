@@ -72,6 +72,7 @@ impl DeadLetters {
                     return true;
                 }
                 Err((err, _)) => {
+                    self.metrics.dead_letter_errors.inc();
                     tracing::warn!(error = %err, "dead-letter publish failed; will retry");
                     tokio::select! {
                         () = tokio::time::sleep(Duration::from_secs(1)) => {}

@@ -29,6 +29,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::pipeline::{Outcome, Pipeline};
 
@@ -205,16 +206,27 @@ impl Jobs {
         let dead_letters = Arc::clone(&self.dead_letters);
         let finished = self.finished.clone();
         let stop = self.stop.clone();
-        running.spawn(async move {
-            let done = handle(&received, &pipeline, &dead_letters, &stop).await;
-            let _ = finished.send(Finished {
-                generation,
-                partition: received.partition,
-                offset: received.offset,
-                done,
-            });
-            drop(permit);
-        });
+        // Every line the job logs carries the request id that made it, so one grep follows a
+        // request from the browser to its PNG.
+        let span = tracing::info_span!(
+            "job",
+            request_id = received.request_id.as_deref().unwrap_or("-"),
+            partition = received.partition,
+            offset = received.offset,
+        );
+        running.spawn(
+            async move {
+                let done = handle(&received, &pipeline, &dead_letters, &stop).await;
+                let _ = finished.send(Finished {
+                    generation,
+                    partition: received.partition,
+                    offset: received.offset,
+                    done,
+                });
+                drop(permit);
+            }
+            .instrument(span),
+        );
     }
 }
 

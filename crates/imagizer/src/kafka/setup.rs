@@ -3,17 +3,24 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::kafka::{KafkaSettings, LogContext};
-use prometheus::{IntCounter, IntCounterVec, Registry};
-use rdkafka::ClientContext;
+use prometheus::{IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+use rdkafka::consumer::Rebalance;
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureProducer;
+use rdkafka::statistics::Statistics;
+use rdkafka::{ClientContext, TopicPartitionList};
 
-/// The consumer's context: librdkafka's log, and a generation that moves on with every
-/// rebalance.
+/// How often librdkafka reports its statistics, the consumer lag among them.
+const STATISTICS_INTERVAL_MS: &str = "5000";
+
+/// The consumer's context: librdkafka's log, a generation that moves on with every rebalance,
+/// and the lag of each assigned partition from librdkafka's statistics.
 pub struct ConsumerState {
     log: LogContext,
     pub(super) generation: AtomicU64,
+    topic: String,
+    lag: IntGaugeVec,
 }
 
 impl ClientContext for ConsumerState {
@@ -24,23 +31,47 @@ impl ClientContext for ConsumerState {
     fn error(&self, error: KafkaError, reason: &str) {
         self.log.error(error, reason);
     }
+
+    fn stats(&self, statistics: Statistics) {
+        let Some(topic) = statistics.topics.get(&self.topic) else {
+            return;
+        };
+        // Partition -1 is librdkafka's internal one; a lag of -1 means "not known" (a
+        // partition not assigned here, or no offset committed yet).
+        for (partition, stats) in &topic.partitions {
+            if *partition >= 0 && stats.consumer_lag >= 0 {
+                self.lag
+                    .with_label_values(&[&partition.to_string()])
+                    .set(stats.consumer_lag);
+            }
+        }
+    }
+}
+
+impl ConsumerState {
+    /// Forgets the lag of partitions this consumer no longer reads.
+    fn forget_lag(&self, partitions: &TopicPartitionList) {
+        for element in partitions.elements() {
+            // Absent when no statistics came in while it was assigned: nothing to forget.
+            let _ = self
+                .lag
+                .remove_label_values(&[&element.partition().to_string()]);
+        }
+    }
 }
 
 impl ConsumerContext for ConsumerState {
-    fn post_rebalance(
-        &self,
-        _: &rdkafka::consumer::BaseConsumer<Self>,
-        rebalance: &rdkafka::consumer::Rebalance<'_>,
-    ) {
+    fn post_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         match rebalance {
-            rdkafka::consumer::Rebalance::Assign(partitions) => {
+            Rebalance::Assign(partitions) => {
                 tracing::info!(partitions = partitions.count(), "Kafka partitions assigned");
             }
-            rdkafka::consumer::Rebalance::Revoke(partitions) => {
+            Rebalance::Revoke(partitions) => {
+                self.forget_lag(partitions);
                 tracing::info!(partitions = partitions.count(), "Kafka partitions revoked");
             }
-            rdkafka::consumer::Rebalance::Error(err) => {
+            Rebalance::Error(err) => {
                 tracing::warn!(error = %err, "Kafka rebalance failed");
             }
         }
@@ -51,8 +82,9 @@ impl ConsumerContext for ConsumerState {
 pub type JobConsumer = StreamConsumer<ConsumerState>;
 
 /// A consumer in the group, subscribed to the job topic. Offsets are committed every second
-/// from what [`super::consume`] stores, and once more on stop.
-pub fn consumer(settings: &KafkaSettings) -> Result<JobConsumer, KafkaError> {
+/// from what [`super::consume`] stores, and once more on stop. Each assigned partition's lag
+/// goes to `lag`, by partition.
+pub fn consumer(settings: &KafkaSettings, lag: IntGaugeVec) -> Result<JobConsumer, KafkaError> {
     let consumer: JobConsumer = settings
         .client_config("imagizer")
         .set("group.id", &settings.group)
@@ -75,9 +107,12 @@ pub fn consumer(settings: &KafkaSettings) -> Result<JobConsumer, KafkaError> {
             "fetch.wait.max.ms",
             settings.fetch_wait_max.as_millis().to_string(),
         )
+        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS)
         .create_with_context(ConsumerState {
             log: LogContext,
             generation: AtomicU64::new(0),
+            topic: settings.topic.clone(),
+            lag,
         })?;
     consumer.subscribe(&[&settings.topic])?;
     Ok(consumer)
@@ -99,7 +134,10 @@ pub fn dead_letter_producer(
 pub struct ConsumerMetrics {
     pub(super) consumed: IntCounter,
     pub(super) dead_lettered: IntCounterVec,
+    pub(super) dead_letter_errors: IntCounter,
     pub(super) errors: IntCounter,
+    /// Messages behind the end of each assigned partition.
+    pub lag: IntGaugeVec,
 }
 
 impl ConsumerMetrics {
@@ -125,10 +163,26 @@ impl ConsumerMetrics {
                     "render_failed",
                 ],
             ),
+            dead_letter_errors: counter(
+                registry,
+                "figachechnaya_imagizer_dead_letter_produce_errors_total",
+                "Failed attempts to publish to the dead-letter topic (each is retried)",
+            ),
             errors: counter(
                 registry,
                 "figachechnaya_imagizer_consumer_errors_total",
                 "Errors receiving from Kafka or storing offsets",
+            ),
+            lag: common::metrics::register(
+                registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "figachechnaya_imagizer_kafka_consumer_lag_messages",
+                        "Jobs not yet consumed in each partition assigned to this consumer",
+                    ),
+                    &["partition"],
+                )
+                .expect("valid metric"),
             ),
         }
     }

@@ -61,6 +61,17 @@ async fn a_figalization_becomes_one_png_in_the_bucket_and_a_repeat_renders_nothi
     .await;
     assert_eq!(outcome("rendered").await, 1);
     assert_eq!(outcome("skipped").await, 1);
+    // librdkafka's statistics report the lag of the assigned partitions: back to 0 once the
+    // jobs are committed.
+    wait_until_async("the consumer lag, reported and back to 0", || async {
+        let text = imagizer.get("/metrics").await.text().await.unwrap();
+        let lags: Vec<&str> = text
+            .lines()
+            .filter(|line| line.starts_with("figachechnaya_imagizer_kafka_consumer_lag_messages{"))
+            .collect();
+        !lags.is_empty() && lags.iter().all(|line| line.ends_with(" 0"))
+    })
+    .await;
     assert_eq!(
         lane.objects().await.into_iter().collect::<Vec<_>>(),
         vec![file_of("Фигосипед")]
