@@ -34,11 +34,15 @@ cargo fmt --all -- --check
 step "Lint (cargo clippy -D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# Prometheus configuration, alert rules and their unit tests, Grafana dashboards (promtool).
+./ci/observability.sh
+
 step "Tests (cargo test)"
 cargo test --workspace --all-targets --locked
 cargo test --workspace --doc --locked
 
-# The site in headless Chromium, on the one-process site and on the local stack over HTTPS.
-./ci/browser-tests.sh
+# The site in headless Chromium, on the one-process site and on the local stack over HTTPS;
+# then the stack's metrics, scraped by a real Prometheus, and one request followed through the logs.
+./ci/stack-tests.sh
 
 step "All checks passed"

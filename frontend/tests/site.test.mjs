@@ -1,6 +1,6 @@
 // The site as a visitor uses it, in headless Chromium driven by Playwright.
 //
-// Run by ci/browser-tests.sh against each site named in SITE_TARGETS, a JSON list of
+// Run by ci/stack-tests.sh against each site named in SITE_TARGETS, a JSON list of
 // {"name", "url"}: the one-process site and the local stack behind the HTTPS ingress.
 // A screenshot of each state goes to SCREENSHOT_DIR/<name>/.
 import { after, before, describe, test } from 'node:test';
