@@ -56,7 +56,9 @@ done
 echo "$(wc -w <<<"$alerts") alerts, each tested firing and silent"
 
 step "Kubernetes PodMonitor"
-python3 -c 'import yaml' 2>/dev/null || apt_install python3-yaml
+# PyYAML for the python3 on the PATH (which may not be Debian's): pip, else Debian's package.
+python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet 'PyYAML==6.0.3' \
+  || apt_install python3-yaml
 python3 - "$dir/kubernetes/podmonitor.yaml" <<'PY'
 import sys
 import yaml
