@@ -45,3 +45,20 @@ wait_for_port() {
   done
   return 1
 }
+
+# Installs pinned PyPI packages into a virtual environment of their own under $CACHE_DIR, once,
+# and prints its bin folder. Usage: bin=$(pip_tools NAME 'pkg==1.2.3' ...). The environment is
+# rebuilt when the list of packages changes.
+pip_tools() {
+  local name=$1
+  shift
+  local venv="$CACHE_DIR/venv-$name" wanted="$*"
+  if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.packages" 2>/dev/null)" != "$wanted" ]; then
+    rm -rf "$venv"
+    mkdir -p "$CACHE_DIR"
+    python3 -m venv "$venv" >&2 || die "cannot create a Python virtual environment (python3-venv)"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$@" >&2 || die "cannot install $wanted"
+    echo "$wanted" >"$venv/.packages"
+  fi
+  echo "$venv/bin"
+}
