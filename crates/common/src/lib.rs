@@ -15,6 +15,7 @@ pub mod kafka;
 pub mod metrics;
 pub mod openapi;
 pub mod phrase;
+pub mod probe;
 pub mod query;
 pub mod request_id;
 pub mod secret;

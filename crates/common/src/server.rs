@@ -14,6 +14,24 @@ use tokio::net::TcpListener;
 use crate::app::Process;
 use crate::config::{Env, HttpConfig};
 
+/// What tells a binary apart: the service its logs name, and the variable holding its port.
+#[derive(Debug, Clone, Copy)]
+pub struct Binary {
+    /// The service's name in logs: `figalize`, `history`, `imagizer`, or `site`.
+    pub service: &'static str,
+    /// The environment variable of its port, e.g. `FIGALIZE_API_PORT`.
+    pub port_variable: &'static str,
+    /// The port when that variable is unset.
+    pub default_port: u16,
+}
+
+impl Binary {
+    /// Its HTTP settings, with its port variable.
+    pub fn http(&self, env: &Env) -> Result<HttpConfig, crate::config::ConfigError> {
+        HttpConfig::from_env(env, self.port_variable, self.default_port)
+    }
+}
+
 /// A bound HTTP server, not yet serving.
 pub struct Server {
     listener: TcpListener,
@@ -50,14 +68,25 @@ impl Server {
     }
 
     /// What a binary's `main` does: reads the environment, sets up logging (its lines name
-    /// `service`), builds the server with `build` and serves until a stop signal. A
+    /// the service), builds the server with `build` and serves until a stop signal. A
     /// configuration error ends start-up with a message naming the variable.
+    ///
+    /// `<binary> healthcheck` instead asks the running process for its liveness and exits 0
+    /// or 1 (see [`crate::probe`]): the container images have no shell or curl.
     pub async fn main(
-        service: &'static str,
+        binary: Binary,
         build: impl AsyncFnOnce(&Env) -> anyhow::Result<Self>,
     ) -> anyhow::Result<()> {
         let env = Env::from_process();
-        crate::telemetry::init(&crate::telemetry::LogConfig::from_env(&env)?, service);
+        if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+            let port = env.or(binary.port_variable, binary.default_port)?;
+            // 0: live; 1: not.
+            std::process::exit(i32::from(!crate::probe::live(port)));
+        }
+        crate::telemetry::init(
+            &crate::telemetry::LogConfig::from_env(&env)?,
+            binary.service,
+        );
         build(&env).await?.run_until_signal().await?;
         Ok(())
     }

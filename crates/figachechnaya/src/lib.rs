@@ -13,6 +13,13 @@ use common::server::Server;
 
 pub mod site;
 
+/// This binary: `site` in logs, its port in `PORT` (8080 by default).
+pub const BINARY: common::server::Binary = common::server::Binary {
+    service: "site",
+    port_variable: "PORT",
+    default_port: 8080,
+};
+
 /// Settings of the one-process site.
 #[derive(Debug, Clone)]
 pub struct SiteConfig {
@@ -33,7 +40,7 @@ impl SiteConfig {
     /// Reads the settings from the environment.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            http: HttpConfig::from_env(env, "PORT", 8080)?,
+            http: BINARY.http(env)?,
             figalize: figalize::Settings::from_env(env)?,
             history: history::Settings::from_env(env)?,
             imagizer: imagizer::Settings::from_env(env)?,

@@ -7,5 +7,5 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    common::server::Server::main("site", figachechnaya::build).await
+    common::server::Server::main(figachechnaya::BINARY, figachechnaya::build).await
 }

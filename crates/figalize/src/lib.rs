@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use common::app::{Process, ServiceRoutes};
-use common::config::{ConfigError, Env, HttpConfig};
+use common::config::{ConfigError, Env};
 use common::image_job::JobSink;
 use common::kafka::KafkaSettings;
 use common::server::Server;
@@ -26,6 +26,13 @@ use crate::history::HistoryClient;
 use crate::jobs::{KafkaJobs, ProducerSettings};
 use crate::outbox::{DeliveryConfig, Outbox, OutboxMetrics};
 use crate::scheme::Schemes;
+
+/// This binary: `figalize` in logs, its port in `FIGALIZE_API_PORT` (8002 by default).
+pub const BINARY: common::server::Binary = common::server::Binary {
+    service: "figalize",
+    port_variable: "FIGALIZE_API_PORT",
+    default_port: 8002,
+};
 
 /// Where the original service read its schemes (a mounted ConfigMap); used when it exists.
 pub const DEFAULT_SCHEMES_FILE: &str = "/var/config/example.json";
@@ -127,7 +134,7 @@ pub fn service(
 
 /// The figalize service on its own, bound to `FIGALIZE_API_PORT` (default 8002).
 pub async fn build(env: &Env) -> anyhow::Result<Server> {
-    let http = HttpConfig::from_env(env, "FIGALIZE_API_PORT", 8002)?;
+    let http = BINARY.http(env)?;
     let settings = Settings::from_env(env)?;
     let process = Process::new("figalize");
     let history = HistoryClient::http(

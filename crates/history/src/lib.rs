@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use common::app::{Process, ServiceRoutes};
-use common::config::{Env, HttpConfig};
+use common::config::Env;
 use common::health::{CheckFuture, ReadinessCheck};
 use common::server::Server;
 use tokio::sync::broadcast;
@@ -25,6 +25,13 @@ pub use config::{Database, Settings};
 
 use crate::store::{HistoryStore, PostgresStore, SqliteStore};
 use crate::writer::{BatchWriter, WriterMetrics};
+
+/// This binary: `history` in logs, its port in `HISTORY_API_PORT` (8001 by default).
+pub const BINARY: common::server::Binary = common::server::Binary {
+    service: "history",
+    port_variable: "HISTORY_API_PORT",
+    default_port: 8001,
+};
 
 /// The service, ready to be mounted in `process`: opens the store (migrating it) and starts
 /// the writer.
@@ -121,7 +128,7 @@ impl ReadinessCheck for StoreCheck {
 
 /// The history service on its own, bound to `HISTORY_API_PORT` (default 8001).
 pub async fn build(env: &Env) -> anyhow::Result<Server> {
-    let http = HttpConfig::from_env(env, "HISTORY_API_PORT", 8001)?;
+    let http = BINARY.http(env)?;
     let settings = Settings::from_env(env)?;
     let process = Process::new("history");
     let routes = service(&process, &settings).await?;

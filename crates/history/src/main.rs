@@ -7,5 +7,5 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    common::server::Server::main("history", history::build).await
+    common::server::Server::main(history::BINARY, history::build).await
 }

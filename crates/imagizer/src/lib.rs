@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use common::app::{Process, ServiceRoutes};
-use common::config::{Env, HttpConfig};
+use common::config::Env;
 use common::health::{CheckFuture, ReadinessCheck};
 use common::image_job::JobSink;
 use common::kafka::KafkaSettings;
@@ -29,6 +29,13 @@ use crate::pipeline::{Backoff, Pipeline, PipelineMetrics};
 use crate::store::{DirStore, ImageStore, S3Store};
 
 pub use config::{Settings, StoreSettings};
+/// This binary: `imagizer` in logs, its port in `IMAGIZER_API_PORT` (8003 by default).
+pub const BINARY: common::server::Binary = common::server::Binary {
+    service: "imagizer",
+    port_variable: "IMAGIZER_API_PORT",
+    default_port: 8003,
+};
+
 /// Where jobs come from.
 pub enum JobSource {
     /// The in-process queue; its sending side goes to figalize.
@@ -189,7 +196,7 @@ pub fn local_queue(settings: &Settings, process: &Process) -> (Arc<dyn JobSink>,
 /// The imagizer service on its own, bound to `IMAGIZER_API_PORT` (default 8003), consuming
 /// from Kafka.
 pub async fn build(env: &Env) -> anyhow::Result<Server> {
-    let http = HttpConfig::from_env(env, "IMAGIZER_API_PORT", 8003)?;
+    let http = BINARY.http(env)?;
     let settings = Settings::from_env(env)?;
     let kafka = KafkaSettings::from_env(env)?;
     let process = Process::new("imagizer");

@@ -7,5 +7,5 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    common::server::Server::main("imagizer", imagizer::build).await
+    common::server::Server::main(imagizer::BINARY, imagizer::build).await
 }

@@ -14,6 +14,27 @@ async fn the_binary_reads_the_original_port_variable_and_stops_on_sigterm() {
     assert!(service.terminate().success());
 }
 
+#[tokio::test]
+async fn the_healthcheck_command_tells_a_live_process_from_none() {
+    let service = start_binary(BINARY, &[("FIGALIZE_API_PORT", "0")]);
+    let healthcheck = |port: u16| {
+        std::process::Command::new(BINARY)
+            .arg("healthcheck")
+            .env_clear()
+            .env("FIGALIZE_API_PORT", port.to_string())
+            .status()
+            .unwrap()
+    };
+    assert!(healthcheck(service.addr.port()).success());
+    let port = service.addr.port();
+    assert!(service.terminate().success());
+    assert_eq!(
+        healthcheck(port).code(),
+        Some(1),
+        "nothing listens any more"
+    );
+}
+
 #[test]
 fn a_malformed_value_stops_start_up_naming_the_variable() {
     for (var, value) in [
