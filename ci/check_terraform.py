@@ -20,7 +20,8 @@ other module calls is a root configuration (environments/prod). The checks:
   each with an exact version or a ~> constraint; every module sets required_version, and
   the root's is exact or ~>;
 - every helm_release names an exact chart version (literally or through a variable's
-  default);
+  default); one whose chart is a folder of its module (${path.module}/chart) has the exact
+  version of that chart's Chart.yaml, written out or read from the Chart.yaml;
 - no secret is written in the code: no password, secret, token or key attribute with a
   literal string value, no AWS access key ID, no default value for a secret-looking
   variable, and no secret-looking value in a *.tfvars.example file;
@@ -74,6 +75,9 @@ EXACT_VERSION = re.compile(r"^(=\s*)?v?\d+\.\d+\.\d+$")
 PINNED_CONSTRAINT = re.compile(r"^(=\s*)?\d+\.\d+\.\d+$|^~>\s*\d+\.\d+(\.\d+)?$")
 VAR_REF = re.compile(r"\bvar\.([A-Za-z_][A-Za-z0-9_-]*)")
 LOCAL_REF = re.compile(r"\blocal\.([A-Za-z_][A-Za-z0-9_-]*)")
+# A helm_release chart in the module's own folder, such as "${path.module}/chart".
+LOCAL_CHART = re.compile(r"\$\{path\.module\}/([A-Za-z0-9._/-]+)")
+CHART_YAML_VERSION = re.compile(r"^version:\s*[\"']?([^\"'\s#]+)", re.MULTILINE)
 MODULE_REF = re.compile(r"\bmodule\.([A-Za-z_][A-Za-z0-9_-]*)\.([A-Za-z_][A-Za-z0-9_-]*)")
 
 
@@ -365,12 +369,39 @@ class Checker:
 
     def check_helm_versions(self, module: Module) -> None:
         for where, body in module.helm_releases:
+            local = LOCAL_CHART.fullmatch(str(unquote(body.get("chart"))))
+            if local:
+                self.check_local_chart_version(module, where, local.group(1), body)
+                continue
             version = body.get("version")
             reference = re.fullmatch(r"\$\{var\.([A-Za-z0-9_-]+)\}", str(version))
             if reference and reference.group(1) in module.variables:
                 version = module.variables[reference.group(1)].body.get("default")
             if not (is_literal_string(version) and EXACT_VERSION.match(unquote(version))):
                 self.problem(f"{where}: chart version is not pinned to an exact version")
+
+    def check_local_chart_version(self, module: Module, where: str, folder: str, body) -> None:
+        """A chart in the module's folder: its Chart.yaml has an exact version, and the
+        release's version is that one (the helm provider refuses any other), written out or
+        read from the Chart.yaml itself."""
+        chart_yaml = module.path / folder / "Chart.yaml"
+        if not chart_yaml.is_file():
+            self.problem(f"{where}: local chart {folder} has no Chart.yaml")
+            return
+        match = CHART_YAML_VERSION.search(chart_yaml.read_text(encoding="utf-8"))
+        chart_version = match.group(1) if match else None
+        if not (chart_version and EXACT_VERSION.match(chart_version)):
+            self.problem(f"{self.rel(chart_yaml)}: version is not an exact version")
+            return
+        version = body.get("version")
+        reads_chart_yaml = f'file("${{path.module}}/{folder}/Chart.yaml")' in str(version)
+        if is_literal_string(version) and unquote(version) == chart_version:
+            return
+        if not reads_chart_yaml:
+            self.problem(
+                f"{where}: version is neither {chart_version} (its Chart.yaml's) nor read from "
+                f"{folder}/Chart.yaml"
+            )
 
     def check_secret_literals(self, module: Module) -> None:
         def walk(value, where):

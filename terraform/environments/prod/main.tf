@@ -1,5 +1,5 @@
-# Figachechnaya in production on AWS: the network, EKS, RDS for PostgreSQL, MSK with the job
-# topics, the S3 bucket of images, the cluster add-ons and the site's DNS.
+# Figachechnaya in production on AWS: the network, EKS, RDS for PostgreSQL, the S3 bucket of
+# images, the cluster add-ons, Kafka in the cluster (Strimzi) and the site's DNS.
 
 locals {
   name = "${var.project}-${var.environment}"
@@ -59,20 +59,15 @@ module "postgresql" {
 module "kafka" {
   source = "../../modules/kafka"
 
-  name                        = local.name
-  vpc_id                      = module.network.vpc_id
-  subnet_ids                  = module.network.private_subnet_ids
-  allowed_security_group_ids  = [module.kubernetes.cluster_security_group_id]
-  kafka_version               = var.kafka_version
-  broker_instance_type        = var.kafka_broker_instance_type
-  brokers_per_zone            = var.kafka_brokers_per_zone
-  broker_volume_size          = var.kafka_broker_volume_size
-  topic_name                  = var.kafka_topic_name
-  topic_partitions            = var.kafka_topic_partitions
-  topic_retention_hours       = var.kafka_topic_retention_hours
-  dead_letter_partitions      = 1
-  dead_letter_retention_hours = 24 * 30
-  log_retention_days          = var.log_retention_days
+  kafka_version     = var.kafka_version
+  replicas          = var.kafka_replicas
+  storage_size      = var.kafka_storage_size
+  storage_class     = module.platform.storage_class_name
+  resources         = var.kafka_resources
+  client_namespaces = var.kafka_client_namespaces
+
+  # The nodes and the EBS CSI driver must be up before the brokers' volumes are made.
+  depends_on = [module.kubernetes]
 }
 
 module "bucket" {

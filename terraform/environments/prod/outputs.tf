@@ -22,7 +22,7 @@ output "vpc_cidr_block" {
 }
 
 output "private_subnet_cidrs" {
-  description = "Ranges PostgreSQL and the Kafka brokers have their addresses in (for the overlay's NetworkPolicy egress rules)."
+  description = "Ranges PostgreSQL has its addresses in (for the overlay's NetworkPolicy egress rule of history)."
   value       = module.network.private_subnet_cidrs
 }
 
@@ -62,19 +62,19 @@ output "database_url" {
 
 # Kafka
 
-output "kafka_bootstrap_brokers" {
-  description = "KAFKA_BOOTSTRAP of figalize and imagizer."
-  value       = module.kafka.bootstrap_brokers
+output "kafka_bootstrap_servers" {
+  description = "KAFKA_BOOTSTRAP of figalize and imagizer: the bootstrap Service of the Kafka cluster Strimzi runs (the base's kafka.env has the same)."
+  value       = module.kafka.bootstrap_servers
 }
 
-output "kafka_topic" {
-  description = "KAFKA_TOPIC_NAME."
-  value       = module.kafka.topic_name
+output "kafka_namespace" {
+  description = "Namespace of Strimzi, the Kafka cluster and the KafkaTopics."
+  value       = module.kafka.namespace
 }
 
-output "kafka_dead_letter_topic" {
-  description = "KAFKA_DEAD_LETTER_TOPIC."
-  value       = module.kafka.dead_letter_topic_name
+output "kafka_cluster_name" {
+  description = "Name of the Kafka cluster, the KafkaTopics' strimzi.io/cluster label."
+  value       = module.kafka.cluster_name
 }
 
 # Images
@@ -129,20 +129,17 @@ output "grafana_admin_password" {
 output "service_config" {
   description = "Non-secret variables of the services for the overlay's ConfigMaps, by variable name."
   value = {
-    DB_HOST                 = module.postgresql.host
-    DB_PORT                 = tostring(module.postgresql.port)
-    DB_NAME                 = module.postgresql.database_name
-    DB_LOGIN                = module.postgresql.username
-    KAFKA_BOOTSTRAP         = module.kafka.bootstrap_brokers
-    KAFKA_TOPIC_NAME        = module.kafka.topic_name
-    KAFKA_DEAD_LETTER_TOPIC = module.kafka.dead_letter_topic_name
-    KAFKA_TOPIC_PARTITIONS  = tostring(module.kafka.topic_partitions)
-    KAFKA_CREATE_TOPICS     = "false"
-    S3_BUCKET               = module.bucket.bucket_name
-    S3_REGION               = var.region
-    S3_PATH                 = var.images_prefix
-    S3_URL_MODE             = "public"
-    S3_PUBLIC_URL           = module.bucket.public_base_url
+    DB_HOST             = module.postgresql.host
+    DB_PORT             = tostring(module.postgresql.port)
+    DB_NAME             = module.postgresql.database_name
+    DB_LOGIN            = module.postgresql.username
+    KAFKA_BOOTSTRAP     = module.kafka.bootstrap_servers
+    KAFKA_CREATE_TOPICS = "false"
+    S3_BUCKET           = module.bucket.bucket_name
+    S3_REGION           = var.region
+    S3_PATH             = var.images_prefix
+    S3_URL_MODE         = "public"
+    S3_PUBLIC_URL       = module.bucket.public_base_url
     # ACLs are disabled on the bucket (its policy makes the images public), and S3 refuses an
     # upload that carries one.
     S3_OBJECT_ACL = "none"

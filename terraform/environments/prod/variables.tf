@@ -40,7 +40,7 @@ variable "tags" {
 }
 
 variable "log_retention_days" {
-  description = "How long CloudWatch keeps the EKS control plane's and the Kafka brokers' logs, in days."
+  description = "How long CloudWatch keeps the EKS control plane's logs, in days."
   type        = number
   default     = 30
 
@@ -70,7 +70,7 @@ variable "vpc_cidr" {
 }
 
 variable "availability_zone_count" {
-  description = "Availability zones used by the subnets, the nodes, PostgreSQL's standby and the Kafka brokers (2 or 3)."
+  description = "Availability zones used by the subnets, the nodes (and so the Kafka brokers) and PostgreSQL's standby (2 or 3)."
   type        = number
   default     = 3
 
@@ -305,83 +305,57 @@ variable "postgresql_password" {
   }
 }
 
-# Kafka
+# Kafka (in the cluster, run by Strimzi)
 
 variable "kafka_version" {
-  description = "Apache Kafka version of MSK, 3.6.0 or later (the MSK topic API needs it)."
+  description = "Apache Kafka version of the brokers; one the Strimzi release of modules/kafka supports (Strimzi 0.49: 4.0.0 to 4.1.1)."
   type        = string
-  default     = "3.8.x"
+  default     = "4.1.1"
 
   validation {
-    condition     = can(regex("^(3\\.([6-9]|[1-9][0-9])|[4-9]\\.[0-9]+)\\.(x|[0-9]+)(\\.kraft)?$", var.kafka_version))
-    error_message = "kafka_version must be an MSK Kafka version of 3.6.0 or later, such as 3.8.x."
+    condition     = can(regex("^[4-9]\\.[0-9]+\\.[0-9]+$", var.kafka_version))
+    error_message = "kafka_version must be an exact Kafka version of 4.0.0 or later, such as 4.1.1."
   }
 }
 
-variable "kafka_broker_instance_type" {
-  description = "MSK broker instance type."
-  type        = string
-  default     = "kafka.t3.small"
-
-  validation {
-    condition     = startswith(var.kafka_broker_instance_type, "kafka.")
-    error_message = "kafka_broker_instance_type must be an MSK broker type such as kafka.m7g.large."
-  }
-}
-
-variable "kafka_brokers_per_zone" {
-  description = "Kafka brokers in each availability zone."
-  type        = number
-  default     = 1
-
-  validation {
-    condition     = var.kafka_brokers_per_zone >= 1
-    error_message = "kafka_brokers_per_zone must be at least 1."
-  }
-}
-
-variable "kafka_broker_volume_size" {
-  description = "Storage of each Kafka broker in GiB."
-  type        = number
-  default     = 50
-
-  validation {
-    condition     = var.kafka_broker_volume_size >= 1 && var.kafka_broker_volume_size <= 16384
-    error_message = "kafka_broker_volume_size must be between 1 and 16384 GiB."
-  }
-}
-
-variable "kafka_topic_name" {
-  description = "Topic of the image jobs (KAFKA_TOPIC_NAME); the dead-letter topic is <name>.dead-letter."
-  type        = string
-  default     = "figalized"
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9._-]{1,200}$", var.kafka_topic_name))
-    error_message = "kafka_topic_name must be 1-200 characters of letters, digits, dots, underscores and hyphens."
-  }
-}
-
-variable "kafka_topic_partitions" {
-  description = "Partitions of the job topic: the most imagizer pods that share the work."
+variable "kafka_replicas" {
+  description = "Kafka nodes, each a KRaft controller and a broker, spread over the availability zones. The topics of kubernetes/base have 3 replicas with 2 in sync, so at least 3."
   type        = number
   default     = 3
 
   validation {
-    condition     = var.kafka_topic_partitions >= 1
-    error_message = "kafka_topic_partitions must be at least 1."
+    condition     = var.kafka_replicas >= 3 && floor(var.kafka_replicas) == var.kafka_replicas
+    error_message = "kafka_replicas must be a whole number of at least 3: the topics of kubernetes/base have 3 replicas."
   }
 }
 
-variable "kafka_topic_retention_hours" {
-  description = "How long the job topic keeps messages, in hours."
-  type        = number
-  default     = 168
+variable "kafka_storage_size" {
+  description = "Persistent volume (gp3) of each Kafka node, such as 50Gi; it can grow later, not shrink."
+  type        = string
+  default     = "50Gi"
 
   validation {
-    condition     = var.kafka_topic_retention_hours >= 1
-    error_message = "kafka_topic_retention_hours must be at least 1."
+    condition     = can(regex("^[1-9][0-9]*Gi$", var.kafka_storage_size))
+    error_message = "kafka_storage_size must be a whole number of Gi, such as 50Gi."
   }
+}
+
+variable "kafka_resources" {
+  description = "CPU and memory requests and limits of each Kafka node, as Kubernetes quantities."
+  type = object({
+    requests = object({ cpu = string, memory = string })
+    limits   = object({ cpu = string, memory = string })
+  })
+  default = {
+    requests = { cpu = "250m", memory = "2Gi" }
+    limits   = { cpu = "1", memory = "2Gi" }
+  }
+}
+
+variable "kafka_client_namespaces" {
+  description = "Namespaces whose pods may connect to Kafka's plaintext listener: the product's (kubernetes/overlays/prod); an empty list admits every namespace."
+  type        = list(string)
+  default     = ["figachechnaya"]
 }
 
 # Images

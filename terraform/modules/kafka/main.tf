@@ -1,121 +1,88 @@
-# Managed Kafka for the image jobs: an MSK cluster with brokers in every private subnet, a
-# configuration that creates no topic by itself, and the two topics the services use, created
-# through the MSK topic API (no network path from Terraform to the brokers is needed).
-#
-# figalize and imagizer speak plaintext Kafka without authentication (their librdkafka is built
-# without TLS and SASL), so the brokers listen on plaintext port 9092 and only the Kubernetes
-# nodes' security group may reach it. Traffic between brokers is encrypted.
+# Kafka for the image jobs, in the cluster and run by Strimzi, exactly as the manifests in
+# kubernetes/ expect it: the Strimzi Cluster Operator (Helm chart strimzi-kafka-operator) in
+# namespace kafka, watching only that namespace, and the local chart ./chart, which makes the
+# Kafka cluster: KRaft nodes that are controllers and brokers, a plaintext listener on 9092
+# (the services' librdkafka has neither TLS nor SASL) and the Topic Operator, which provisions
+# the KafkaTopics of kubernetes/base/kafkatopics.yaml. No topic is made here.
 
 locals {
-  broker_count       = length(var.subnet_ids) * var.brokers_per_zone
-  replication_factor = min(3, local.broker_count)
-  min_insync         = max(1, local.replication_factor - 1)
-  dead_letter_topic  = "${var.topic_name}.dead-letter"
+  operator_release = "strimzi-kafka-operator"
+  cluster_release  = "figachechnaya-kafka"
+  # The listener the services connect to: KAFKA_BOOTSTRAP's port.
+  port = 9092
 }
 
-resource "aws_security_group" "this" {
-  name        = "${var.name}-kafka"
-  description = "Kafka brokers of ${var.name}: plaintext port 9092 from the Kubernetes nodes"
-  vpc_id      = var.vpc_id
-}
+# The namespace of the operator, the cluster and the KafkaTopics. Strimzi's restricted Pod
+# Security provider gives every pod it makes (the nodes, the Topic Operator) a security context
+# that the restricted standard admits, and the operator's own pod has one below.
+resource "kubernetes_namespace_v1" "kafka" {
+  metadata {
+    name = var.namespace
 
-resource "aws_vpc_security_group_ingress_rule" "clients" {
-  count = length(var.allowed_security_group_ids)
-
-  security_group_id            = aws_security_group.this.id
-  referenced_security_group_id = var.allowed_security_group_ids[count.index]
-  ip_protocol                  = "tcp"
-  from_port                    = 9092
-  to_port                      = 9092
-  description                  = "Kafka (plaintext) from the Kubernetes nodes"
-}
-
-resource "aws_msk_configuration" "this" {
-  name           = var.name
-  kafka_versions = [var.kafka_version]
-  description    = "Broker settings of ${var.name}"
-
-  # Topics exist only when declared here: a typo in a topic name fails instead of creating one.
-  server_properties = join("\n", [
-    "auto.create.topics.enable=false",
-    "default.replication.factor=${local.replication_factor}",
-    "min.insync.replicas=${local.min_insync}",
-    "num.partitions=${var.topic_partitions}",
-    "unclean.leader.election.enable=false",
-    "",
-  ])
-}
-
-resource "aws_cloudwatch_log_group" "brokers" {
-  name              = "/aws/msk/${var.name}"
-  retention_in_days = var.log_retention_days
-}
-
-resource "aws_msk_cluster" "this" {
-  cluster_name           = var.name
-  kafka_version          = var.kafka_version
-  number_of_broker_nodes = local.broker_count
-
-  broker_node_group_info {
-    instance_type   = var.broker_instance_type
-    client_subnets  = var.subnet_ids
-    security_groups = [aws_security_group.this.id]
-
-    storage_info {
-      ebs_storage_info {
-        volume_size = var.broker_volume_size
-      }
-    }
-  }
-
-  client_authentication {
-    unauthenticated = true
-  }
-
-  encryption_info {
-    encryption_in_transit {
-      client_broker = "PLAINTEXT"
-      in_cluster    = true
-    }
-  }
-
-  configuration_info {
-    arn      = aws_msk_configuration.this.arn
-    revision = aws_msk_configuration.this.latest_revision
-  }
-
-  logging_info {
-    broker_logs {
-      cloudwatch_logs {
-        enabled   = true
-        log_group = aws_cloudwatch_log_group.brokers.name
-      }
+    labels = {
+      "pod-security.kubernetes.io/enforce" = var.pod_security_standard
+      "pod-security.kubernetes.io/audit"   = "restricted"
+      "pod-security.kubernetes.io/warn"    = "restricted"
     }
   }
 }
 
-resource "aws_msk_topic" "jobs" {
-  cluster_arn        = aws_msk_cluster.this.arn
-  name               = var.topic_name
-  partition_count    = var.topic_partitions
-  replication_factor = local.replication_factor
+# The Cluster Operator, with the CRDs of the kafka.strimzi.io API (its chart's crds/: Helm
+# installs them with the release and never upgrades them, see terraform/README.md, Versions).
+resource "helm_release" "strimzi" {
+  name       = local.operator_release
+  repository = "https://strimzi.io/charts/"
+  chart      = "strimzi-kafka-operator"
+  version    = var.strimzi_chart_version
+  namespace  = kubernetes_namespace_v1.kafka.metadata[0].name
+  atomic     = true
+  timeout    = 600
 
-  configs = jsonencode({
-    "cleanup.policy"      = "delete"
-    "retention.ms"        = tostring(var.topic_retention_hours * 3600000)
-    "min.insync.replicas" = tostring(local.min_insync)
-  })
+  values = [yamlencode({
+    # Only the release's own namespace: the chart's default when no other is listed.
+    watchAnyNamespace = false
+    watchNamespaces   = []
+
+    # Pods the operator makes get the security context of this Pod Security Standard.
+    extraEnvs = [{
+      name  = "STRIMZI_POD_SECURITY_PROVIDER_CLASS"
+      value = var.pod_security_standard
+    }]
+
+    podSecurityContext = {
+      runAsNonRoot   = true
+      seccompProfile = { type = "RuntimeDefault" }
+    }
+    securityContext = {
+      allowPrivilegeEscalation = false
+      capabilities             = { drop = ["ALL"] }
+    }
+  })]
 }
 
-resource "aws_msk_topic" "dead_letter" {
-  cluster_arn        = aws_msk_cluster.this.arn
-  name               = local.dead_letter_topic
-  partition_count    = var.dead_letter_partitions
-  replication_factor = local.replication_factor
+resource "helm_release" "cluster" {
+  name      = local.cluster_release
+  chart     = "${path.module}/chart"
+  version   = yamldecode(file("${path.module}/chart/Chart.yaml")).version
+  namespace = helm_release.strimzi.namespace
+  atomic    = true
+  timeout   = 300
 
-  configs = jsonencode({
-    "cleanup.policy"      = "delete"
-    "retention.ms"        = tostring(var.dead_letter_retention_hours * 3600000)
-    "min.insync.replicas" = tostring(local.min_insync)
-  })
+  values = [yamlencode({
+    clusterName  = var.cluster_name
+    kafkaVersion = var.kafka_version
+    replicas     = var.replicas
+    storage = {
+      size  = var.storage_size
+      class = var.storage_class
+    }
+    resources = var.resources
+    listener = {
+      port              = local.port
+      allowedNamespaces = var.client_namespaces
+    }
+  })]
+
+  # The kafka.strimzi.io CRDs come with the operator's chart.
+  depends_on = [helm_release.strimzi]
 }

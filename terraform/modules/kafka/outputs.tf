@@ -1,29 +1,19 @@
-output "bootstrap_brokers" {
-  description = "Plaintext bootstrap brokers, host:port separated by commas (KAFKA_BOOTSTRAP)."
-  value       = aws_msk_cluster.this.bootstrap_brokers
+output "bootstrap_servers" {
+  description = "Bootstrap address of the plaintext listener, KAFKA_BOOTSTRAP of figalize and imagizer: <cluster>-kafka-bootstrap.<namespace>.svc:9092."
+  value       = "${var.cluster_name}-kafka-bootstrap.${helm_release.cluster.namespace}.svc:${local.port}"
 }
 
-output "cluster_arn" {
-  description = "ARN of the MSK cluster."
-  value       = aws_msk_cluster.this.arn
+output "namespace" {
+  description = "Namespace of the Strimzi Cluster Operator, the Kafka cluster and the KafkaTopics."
+  value       = helm_release.cluster.namespace
 }
 
-output "topic_name" {
-  description = "Topic of the image jobs (KAFKA_TOPIC_NAME)."
-  value       = aws_msk_topic.jobs.name
+output "cluster_name" {
+  description = "Name of the Kafka cluster (the KafkaTopics' strimzi.io/cluster label)."
+  value       = var.cluster_name
 }
 
-output "dead_letter_topic_name" {
-  description = "Topic of the poison messages (KAFKA_DEAD_LETTER_TOPIC)."
-  value       = aws_msk_topic.dead_letter.name
-}
-
-output "topic_partitions" {
-  description = "Partitions of the job topic (KAFKA_TOPIC_PARTITIONS)."
-  value       = aws_msk_topic.jobs.partition_count
-}
-
-output "security_group_id" {
-  description = "Security group of the brokers."
-  value       = aws_security_group.this.id
+output "strimzi_version" {
+  description = "Version of the Strimzi Cluster Operator (its chart's version)."
+  value       = helm_release.strimzi.version
 }

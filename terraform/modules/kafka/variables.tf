@@ -1,129 +1,113 @@
-variable "name" {
-  description = "Name of the MSK cluster and prefix of its companions, e.g. figachechnaya-prod."
+variable "namespace" {
+  description = "Namespace of the Strimzi Cluster Operator, the Kafka cluster and the KafkaTopics; kubernetes/ expects kafka (KAFKA_BOOTSTRAP, kafkatopics.yaml, the network policies)."
   type        = string
+  default     = "kafka"
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{2,50}$", var.name))
-    error_message = "name must be 3-51 characters of lowercase letters, digits and hyphens, starting with a letter."
+    condition     = can(regex("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", var.namespace))
+    error_message = "namespace must be a Kubernetes namespace name: lowercase letters, digits and hyphens."
   }
 }
 
-variable "vpc_id" {
-  description = "VPC of the brokers' security group."
+variable "cluster_name" {
+  description = "Name of the Kafka cluster: the KafkaTopics' strimzi.io/cluster label and the first part of the bootstrap Service's name, <cluster_name>-kafka-bootstrap."
   type        = string
-}
-
-variable "subnet_ids" {
-  description = "Private subnets, one per availability zone, that the brokers are spread over."
-  type        = list(string)
+  default     = "figachechnaya"
 
   validation {
-    condition     = length(var.subnet_ids) >= 2 && length(var.subnet_ids) <= 3
-    error_message = "MSK spreads brokers over two or three subnets in different availability zones."
+    condition     = can(regex("^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$", var.cluster_name))
+    error_message = "cluster_name must be 1-32 lowercase letters, digits and hyphens, starting with a letter."
   }
 }
 
-variable "allowed_security_group_ids" {
-  description = "Security groups whose members may connect to the brokers on port 9092 (the Kubernetes nodes, and so figalize's and imagizer's pods)."
-  type        = list(string)
+variable "strimzi_chart_version" {
+  description = "Version of the strimzi-kafka-operator chart (https://strimzi.io/charts/), which is the Strimzi version; 0.49.0 or later, the first with the kafka.strimzi.io/v1 API the manifests use."
+  type        = string
+  default     = "0.49.1"
+
+  validation {
+    condition     = can(regex("^(0\\.(49|[5-9][0-9])|[1-9][0-9]*\\.[0-9]+)\\.[0-9]+$", var.strimzi_chart_version))
+    error_message = "strimzi_chart_version must be an exact Strimzi version of 0.49.0 or later, such as 0.49.1."
+  }
 }
 
 variable "kafka_version" {
-  description = "Apache Kafka version of the brokers as MSK names it, e.g. 3.8.x; 3.6.0 or later, which the MSK topic API needs."
+  description = "Apache Kafka version of the brokers; one the Strimzi release supports (Strimzi 0.49: 4.0.0 to 4.1.1). Raise it one minor version at a time."
   type        = string
+  default     = "4.1.1"
 
   validation {
-    condition     = can(regex("^(3\\.([6-9]|[1-9][0-9])|[4-9]\\.[0-9]+)\\.(x|[0-9]+)(\\.kraft)?$", var.kafka_version))
-    error_message = "kafka_version must be an MSK Kafka version of 3.6.0 or later, such as 3.8.x."
+    condition     = can(regex("^[4-9]\\.[0-9]+\\.[0-9]+$", var.kafka_version))
+    error_message = "kafka_version must be an exact Kafka version of 4.0.0 or later, such as 4.1.1."
   }
 }
 
-variable "broker_instance_type" {
-  description = "Instance type of each broker, e.g. kafka.t3.small or kafka.m7g.large."
+variable "replicas" {
+  description = "Kafka nodes, each a KRaft controller and a broker. The KafkaTopics of kubernetes/base have 3 replicas and need 2 in sync, so 3 or more in production; 1 or 2 only with topics of as many replicas."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.replicas >= 1 && floor(var.replicas) == var.replicas
+    error_message = "replicas must be a whole number of at least 1."
+  }
+}
+
+variable "storage_size" {
+  description = "Persistent volume of each Kafka node, for its logs and the KRaft metadata, such as 50Gi. It can grow later (the StorageClass allows expansion), not shrink."
   type        = string
+  default     = "50Gi"
 
   validation {
-    condition     = startswith(var.broker_instance_type, "kafka.")
-    error_message = "broker_instance_type must be an MSK broker type such as kafka.m7g.large."
+    condition     = can(regex("^[1-9][0-9]*Gi$", var.storage_size))
+    error_message = "storage_size must be a whole number of Gi, such as 50Gi."
   }
 }
 
-variable "brokers_per_zone" {
-  description = "Brokers in each availability zone; the cluster has this many times the number of subnets."
-  type        = number
-
-  validation {
-    condition     = var.brokers_per_zone >= 1 && floor(var.brokers_per_zone) == var.brokers_per_zone
-    error_message = "brokers_per_zone must be a whole number of at least 1."
-  }
-}
-
-variable "broker_volume_size" {
-  description = "EBS storage of each broker in GiB."
-  type        = number
-
-  validation {
-    condition     = var.broker_volume_size >= 1 && var.broker_volume_size <= 16384
-    error_message = "broker_volume_size must be between 1 and 16384 GiB."
-  }
-}
-
-variable "topic_name" {
-  description = "Topic of the image jobs (KAFKA_TOPIC_NAME); its dead-letter topic is <topic_name>.dead-letter."
+variable "storage_class" {
+  description = "StorageClass of the Kafka nodes' volumes (the platform module's gp3); an empty string for the cluster's default class."
   type        = string
+  default     = "gp3"
+}
+
+variable "resources" {
+  description = "CPU and memory requests and limits of each Kafka node's container, as Kubernetes quantities; Strimzi sizes the JVM heap from the memory."
+  type = object({
+    requests = object({ cpu = string, memory = string })
+    limits   = object({ cpu = string, memory = string })
+  })
+  default = {
+    requests = { cpu = "250m", memory = "2Gi" }
+    limits   = { cpu = "1", memory = "2Gi" }
+  }
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9._-]{1,200}$", var.topic_name))
-    error_message = "topic_name must be 1-200 characters of letters, digits, dots, underscores and hyphens."
+    condition = alltrue([
+      for quantities in [var.resources.requests, var.resources.limits] :
+      can(regex("^([0-9]+m|[0-9]+(\\.[0-9]+)?)$", quantities.cpu)) && can(regex("^[0-9]+(Mi|Gi)$", quantities.memory))
+    ])
+    error_message = "resources must give cpu as cores or millicores (1, 0.5, 250m) and memory in Mi or Gi (2Gi)."
   }
 }
 
-variable "topic_partitions" {
-  description = "Partitions of the job topic: the most imagizer consumers that share the work."
-  type        = number
+variable "client_namespaces" {
+  description = "Namespaces whose pods may connect to the plaintext listener (the NetworkPolicy Strimzi generates for the brokers); an empty list admits every namespace."
+  type        = list(string)
+  default     = []
 
   validation {
-    condition     = var.topic_partitions >= 1 && var.topic_partitions <= 1000
-    error_message = "topic_partitions must be between 1 and 1000."
+    condition     = alltrue([for namespace in var.client_namespaces : can(regex("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", namespace))])
+    error_message = "client_namespaces must hold Kubernetes namespace names."
   }
 }
 
-variable "dead_letter_partitions" {
-  description = "Partitions of the dead-letter topic, which only collects poison messages."
-  type        = number
+variable "pod_security_standard" {
+  description = "Pod Security Standard the namespace enforces and whose security context Strimzi gives its pods: restricted, or baseline where a restricted pod cannot run (it audits and warns about restricted either way)."
+  type        = string
+  default     = "restricted"
 
   validation {
-    condition     = var.dead_letter_partitions >= 1 && var.dead_letter_partitions <= 100
-    error_message = "dead_letter_partitions must be between 1 and 100."
-  }
-}
-
-variable "topic_retention_hours" {
-  description = "How long the job topic keeps messages, in hours; a job is done within seconds, so this is the window for replaying jobs."
-  type        = number
-
-  validation {
-    condition     = var.topic_retention_hours >= 1
-    error_message = "topic_retention_hours must be at least 1."
-  }
-}
-
-variable "dead_letter_retention_hours" {
-  description = "How long the dead-letter topic keeps poison messages for inspection, in hours."
-  type        = number
-
-  validation {
-    condition     = var.dead_letter_retention_hours >= 1
-    error_message = "dead_letter_retention_hours must be at least 1."
-  }
-}
-
-variable "log_retention_days" {
-  description = "How long CloudWatch keeps the brokers' logs, in days."
-  type        = number
-
-  validation {
-    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653], var.log_retention_days)
-    error_message = "log_retention_days must be one of the retention periods CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ...)."
+    condition     = contains(["restricted", "baseline"], var.pod_security_standard)
+    error_message = "pod_security_standard must be restricted or baseline."
   }
 }

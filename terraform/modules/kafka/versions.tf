@@ -2,9 +2,13 @@ terraform {
   required_version = "~> 1.11"
 
   required_providers {
-    aws = {
-      source  = "hashicorp/aws"
-      version = "~> 6.38"
+    helm = {
+      source  = "hashicorp/helm"
+      version = "~> 3.0"
+    }
+    kubernetes = {
+      source  = "hashicorp/kubernetes"
+      version = "~> 3.0"
     }
   }
 }

@@ -19,7 +19,7 @@ output "cluster_version" {
 }
 
 output "cluster_security_group_id" {
-  description = "Security group EKS attaches to the control plane and the managed nodes (and so to every pod): the source that PostgreSQL and Kafka admit."
+  description = "Security group EKS attaches to the control plane and the managed nodes (and so to every pod): the source that PostgreSQL admits."
   value       = aws_eks_cluster.this.vpc_config[0].cluster_security_group_id
 }
 

@@ -24,6 +24,6 @@ output "private_subnet_ids" {
 }
 
 output "private_subnet_cidrs" {
-  description = "IPv4 ranges of the private subnets, where PostgreSQL and the Kafka brokers have their addresses (for NetworkPolicy egress rules)."
+  description = "IPv4 ranges of the private subnets, where PostgreSQL has its addresses (for NetworkPolicy egress rules)."
   value       = aws_subnet.private[*].cidr_block
 }

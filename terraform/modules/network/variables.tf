@@ -24,7 +24,7 @@ variable "availability_zone_count" {
 
   validation {
     condition     = var.availability_zone_count >= 2 && var.availability_zone_count <= 3
-    error_message = "availability_zone_count must be 2 or 3: EKS needs at least two zones, and three are enough for MSK and RDS."
+    error_message = "availability_zone_count must be 2 or 3: EKS needs at least two zones, and three are enough for RDS and for spreading the Kafka nodes."
   }
 }
 
