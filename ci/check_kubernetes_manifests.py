@@ -513,6 +513,22 @@ def check_schemes(r: Render, dep: dict, container: dict, values: dict) -> None:
         r.problem(cw, f"{path} differs from {SCHEMES.relative_to(ROOT)}")
 
 
+def check_migrations(r: Render, dep: dict, container: dict) -> None:
+    """history migrates in an init container: its own image running `history migrate`, with
+    the service's configuration, so both reach the same database."""
+    w = where(dep)
+    inits = dep["spec"]["template"]["spec"].get("initContainers") or []
+    migrate = next((c for c in inits if c.get("args") == ["migrate"]), None)
+    if migrate is None:
+        r.problem(w, "no init container running `history migrate`")
+        return
+    if migrate.get("image") != container.get("image"):
+        r.problem(w, f"the migrate init container runs {migrate.get('image')!r}, not the service's image")
+    for key in ("envFrom", "env"):
+        if migrate.get(key) != container.get(key):
+            r.problem(w, f"the migrate init container's {key} differs from the service's")
+
+
 def check_deployments(r: Render) -> dict:
     """Returns {service: its variables}."""
     env_of = {}
@@ -581,6 +597,8 @@ def check_deployments(r: Render) -> dict:
             check_service_settings(r, dep, container, env_of[name])
             if name == "figalize":
                 check_schemes(r, dep, container, env_of[name])
+            if name == "history":
+                check_migrations(r, dep, container)
     # Only variables of .env.example, no other binary's port variable, ports and probes on the
     # port variable's port: the rules docker-compose is checked against too.
     for problem in check_services(configs, ENV_EXAMPLE):
@@ -1420,6 +1438,18 @@ MUTATIONS = [
         "no startupProbe",
     ),
     ("no limits", lambda d: _container(d, "frontend")["resources"].pop("limits"), "no limits"),
+    (
+        "no migrations before history",
+        lambda d: _deployment(d, "history")["spec"]["template"]["spec"].pop("initContainers"),
+        "no init container running `history migrate`",
+    ),
+    (
+        "migrations on another database",
+        lambda d: _deployment(d, "history")["spec"]["template"]["spec"]["initContainers"][0][
+            "envFrom"
+        ].pop(),
+        "envFrom differs",
+    ),
     (
         "a variable no binary reads",
         _set_env("figalize", "figachechnaya-common", "LOG_LEVEL", "debug"),

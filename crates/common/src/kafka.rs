@@ -149,3 +149,6 @@ impl ClientContext for LogContext {
         tracing::warn!(error = %error, "Kafka client: {reason}");
     }
 }
+
+/// A consumer with no rebalance hooks of its own logs the same way.
+impl rdkafka::consumer::ConsumerContext for LogContext {}

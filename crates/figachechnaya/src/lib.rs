@@ -18,6 +18,7 @@ pub const BINARY: common::server::Binary = common::server::Binary {
     service: "site",
     port_variable: "PORT",
     default_port: 8080,
+    commands: &[],
 };
 
 /// Settings of the one-process site.

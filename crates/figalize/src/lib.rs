@@ -32,6 +32,7 @@ pub const BINARY: common::server::Binary = common::server::Binary {
     service: "figalize",
     port_variable: "FIGALIZE_API_PORT",
     default_port: 8002,
+    commands: &[],
 };
 
 /// Where the original service read its schemes (a mounted ConfigMap); used when it exists.

@@ -31,7 +31,26 @@ pub const BINARY: common::server::Binary = common::server::Binary {
     service: "history",
     port_variable: "HISTORY_API_PORT",
     default_port: 8001,
+    commands: &[MIGRATE],
 };
+
+/// `history migrate`: the one-off admin process that applies the migrations and exits, for a
+/// deployment that migrates before it rolls out (the service also migrates at start-up; sqlx's
+/// advisory lock makes concurrent runs safe).
+const MIGRATE: common::server::Command = common::server::Command {
+    name: "migrate",
+    about: "apply the database migrations (waiting up to DB_STARTUP_TIMEOUT_MS) and exit",
+    run: migrate,
+};
+
+fn migrate(env: Env) -> common::server::CommandFuture {
+    Box::pin(async move {
+        let settings = Settings::from_env(&env)?;
+        let store = open_store(&settings.database).await?;
+        tracing::info!(store = store.kind(), "migrations applied");
+        Ok(())
+    })
+}
 
 /// The service, ready to be mounted in `process`: opens the store (migrating it) and starts
 /// the writer.

@@ -34,7 +34,25 @@ pub const BINARY: common::server::Binary = common::server::Binary {
     service: "imagizer",
     port_variable: "IMAGIZER_API_PORT",
     default_port: 8003,
+    commands: &[REPLAY_DEAD_LETTERS],
 };
+
+/// `imagizer replay-dead-letters`: the one-off admin process that puts the dead-lettered jobs
+/// back on the job topic (see [`kafka::replay`]).
+const REPLAY_DEAD_LETTERS: common::server::Command = common::server::Command {
+    name: "replay-dead-letters",
+    about: "put the jobs now in KAFKA_DEAD_LETTER_TOPIC back on KAFKA_TOPIC_NAME and exit",
+    run: replay_dead_letters,
+};
+
+fn replay_dead_letters(env: Env) -> common::server::CommandFuture {
+    Box::pin(async move {
+        let settings = common::kafka::KafkaSettings::from_env(&env)?;
+        let replayed = kafka::replay::replay_dead_letters(&settings).await?;
+        tracing::info!(replayed, "dead letters replayed");
+        Ok(())
+    })
+}
 
 /// Where jobs come from.
 pub enum JobSource {

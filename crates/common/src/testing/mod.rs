@@ -58,14 +58,40 @@ pub struct RunningBinary {
 /// How long a binary may take to start, or to fail.
 const START_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// A command for `binary` with a clean environment: only what a test gives it, plus
+/// `LLVM_PROFILE_FILE` when set, so that under `cargo llvm-cov` the binaries the tests start
+/// count towards coverage too.
+pub fn clean_command(binary: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(binary);
+    command.env_clear();
+    if let Some(profile) = std::env::var_os("LLVM_PROFILE_FILE") {
+        command.env("LLVM_PROFILE_FILE", profile);
+    }
+    command
+}
+
+/// Runs `binary` with `args` and a clean environment to its end; returns its exit code and
+/// what it printed on standard output and standard error.
+pub fn run_binary(binary: &str, args: &[&str], vars: &[(&str, &str)]) -> (i32, String, String) {
+    let output = clean_command(binary)
+        .args(args)
+        .envs(vars.iter().copied())
+        .output()
+        .unwrap_or_else(|err| panic!("running {binary}: {err}"));
+    (
+        output.status.code().expect("exited, not killed"),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// Starts `binary` with `vars` added to a clean environment and JSON logs, and waits for its
 /// "listening" log line. The port variables should be `0`.
 pub fn start_binary(binary: &str, vars: &[(&str, &str)]) -> RunningBinary {
     use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
 
-    let mut child = Command::new(binary)
-        .env_clear()
+    let mut child = clean_command(binary)
         .env("LOG_FORMAT", "json")
         .envs(vars.iter().copied())
         .stdout(Stdio::piped())
@@ -135,10 +161,9 @@ impl Drop for RunningBinary {
 /// standard error. A binary that starts anyway is killed and the test fails.
 pub fn failed_start(binary: &str, vars: &[(&str, &str)]) -> String {
     use std::io::Read;
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
 
-    let mut child = Command::new(binary)
-        .env_clear()
+    let mut child = clean_command(binary)
         .envs(vars.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

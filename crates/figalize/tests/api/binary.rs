@@ -1,6 +1,6 @@
 //! The figalize binary on its own, as an operator runs it.
 
-use common::testing::{failed_start, start_binary};
+use common::testing::{failed_start, run_binary, start_binary};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_figalize");
 
@@ -18,9 +18,8 @@ async fn the_binary_reads_the_original_port_variable_and_stops_on_sigterm() {
 async fn the_healthcheck_command_tells_a_live_process_from_none() {
     let service = start_binary(BINARY, &[("FIGALIZE_API_PORT", "0")]);
     let healthcheck = |port: u16| {
-        std::process::Command::new(BINARY)
+        common::testing::clean_command(BINARY)
             .arg("healthcheck")
-            .env_clear()
             .env("FIGALIZE_API_PORT", port.to_string())
             .status()
             .unwrap()
@@ -70,4 +69,33 @@ fn an_invalid_scheme_file_stops_start_up_with_the_reason() {
         "{stderr}"
     );
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn version_and_help_answer_without_starting_the_service() {
+    let (code, stdout, _) = run_binary(BINARY, &["--version"], &[]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.starts_with(&format!("figalize {} (commit ", env!("CARGO_PKG_VERSION"))),
+        "{stdout}"
+    );
+    let (code, stdout, _) = run_binary(BINARY, &["--help"], &[]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("Usage: figalize [COMMAND]"), "{stdout}");
+    assert!(
+        stdout.contains("$FIGALIZE_API_PORT (default 8002)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn an_unknown_argument_exits_2_with_the_usage() {
+    let (code, stdout, stderr) = run_binary(BINARY, &["--verbose"], &[]);
+    assert_eq!(code, 2);
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains("error: unknown command `--verbose`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Usage: figalize [COMMAND]"), "{stderr}");
 }

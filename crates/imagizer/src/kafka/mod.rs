@@ -9,6 +9,7 @@
 
 mod dead_letters;
 mod offsets;
+pub mod replay;
 mod setup;
 
 pub use offsets::OffsetTracker;

@@ -7,4 +7,5 @@ mod crash;
 mod dead_letters;
 mod end_to_end;
 mod helpers;
+mod replay;
 mod store_outage;
