@@ -26,7 +26,7 @@ use rdkafka::consumer::Consumer;
 
 use crate::kafka::JobConsumer;
 use crate::pipeline::{Backoff, Pipeline, PipelineMetrics};
-use crate::store::{DirStore, ImageStore, S3Store};
+use crate::store::{DirStore, ImageStore, KnownStore, S3Store};
 
 pub use config::{Settings, StoreSettings};
 /// This binary: `imagizer` in logs, its port in `IMAGIZER_API_PORT` (8003 by default).
@@ -69,7 +69,9 @@ pub fn service(
     source: JobSource,
 ) -> anyhow::Result<ServiceRoutes> {
     let (store, directory): (Arc<dyn ImageStore>, _) = match &settings.store {
-        StoreSettings::S3(s3) => (Arc::new(S3Store::new(s3)), None),
+        // A directory answers from the local disk; S3 would answer each question with a
+        // request, so what it has stored is remembered.
+        StoreSettings::S3(s3) => (Arc::new(KnownStore::new(S3Store::new(s3))), None),
         StoreSettings::Directory { path, base_url } => {
             let directory = Arc::new(
                 DirStore::open(path, base_url.clone())

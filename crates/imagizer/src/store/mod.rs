@@ -4,12 +4,14 @@
 //! questions; the pipeline and the API do not know which one they talk to.
 
 mod dir;
+mod known;
 mod s3;
 
 use std::future::Future;
 use std::pin::Pin;
 
 pub use dir::DirStore;
+pub use known::KnownStore;
 pub use s3::{S3Settings, S3Store, UrlMode};
 
 /// A store operation in flight.
