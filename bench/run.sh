@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The performance harness, in one command: builds the release binaries and the ceiling (a
+# minimal axum service, crates/figalize/examples/ceiling.rs), makes PostgreSQL, the broker and
+# the S3 server available, then bench/harness.py drives every scenario with wrk and hey and
+# regenerates docs/performance.md with the machine, date and commit.
+#
+#   bench/run.sh                          # 3 runs of 10 s per scenario
+#   RUNS=5 DURATION=20 bench/run.sh
+#
+# It measures and reports; it asserts no time. Stop other load on the machine first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=ci/lib.sh
+. ci/lib.sh
+
+step "Load generators (wrk, hey), psql, strip"
+command -v wrk >/dev/null || apt_install wrk
+command -v hey >/dev/null || apt_install hey
+command -v psql >/dev/null || apt_install postgresql-client
+command -v strip >/dev/null || apt_install binutils
+
+step "Release binaries and the ceiling"
+cargo build --release --locked -p history -p figalize -p imagizer -p figachechnaya --bins
+cargo build --release --locked -p figalize --example ceiling
+
+./ci/services/up.sh
+
+step "The harness"
+export S3_LOCAL_BUCKET S3_LOCAL_KEY_ID S3_LOCAL_KEY_SECRET
+python3 bench/harness.py
