@@ -14,7 +14,7 @@ use common::server::Server;
 pub mod site;
 
 /// This binary: `site` in logs, its port in `PORT` (8080 by default).
-pub const BINARY: common::server::Binary = common::server::Binary {
+pub const BINARY: common::cli::Binary = common::cli::Binary {
     service: "site",
     port_variable: "PORT",
     default_port: 8080,

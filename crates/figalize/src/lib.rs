@@ -28,7 +28,7 @@ use crate::outbox::{DeliveryConfig, Outbox, OutboxMetrics};
 use crate::scheme::Schemes;
 
 /// This binary: `figalize` in logs, its port in `FIGALIZE_API_PORT` (8002 by default).
-pub const BINARY: common::server::Binary = common::server::Binary {
+pub const BINARY: common::cli::Binary = common::cli::Binary {
     service: "figalize",
     port_variable: "FIGALIZE_API_PORT",
     default_port: 8002,

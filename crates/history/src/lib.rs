@@ -27,7 +27,7 @@ use crate::store::{HistoryStore, PostgresStore, SqliteStore};
 use crate::writer::{BatchWriter, WriterMetrics};
 
 /// This binary: `history` in logs, its port in `HISTORY_API_PORT` (8001 by default).
-pub const BINARY: common::server::Binary = common::server::Binary {
+pub const BINARY: common::cli::Binary = common::cli::Binary {
     service: "history",
     port_variable: "HISTORY_API_PORT",
     default_port: 8001,
@@ -37,13 +37,13 @@ pub const BINARY: common::server::Binary = common::server::Binary {
 /// `history migrate`: the one-off admin process that applies the migrations and exits, for a
 /// deployment that migrates before it rolls out (the service also migrates at start-up; sqlx's
 /// advisory lock makes concurrent runs safe).
-const MIGRATE: common::server::Command = common::server::Command {
+const MIGRATE: common::cli::Command = common::cli::Command {
     name: "migrate",
     about: "apply the database migrations (waiting up to DB_STARTUP_TIMEOUT_MS) and exit",
     run: migrate,
 };
 
-fn migrate(env: Env) -> common::server::CommandFuture {
+fn migrate(env: Env) -> common::cli::CommandFuture {
     Box::pin(async move {
         let settings = Settings::from_env(&env)?;
         let store = open_store(&settings.database).await?;

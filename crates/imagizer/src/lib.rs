@@ -30,7 +30,7 @@ use crate::store::{DirStore, ImageStore, KnownStore, S3Store};
 
 pub use config::{Settings, StoreSettings};
 /// This binary: `imagizer` in logs, its port in `IMAGIZER_API_PORT` (8003 by default).
-pub const BINARY: common::server::Binary = common::server::Binary {
+pub const BINARY: common::cli::Binary = common::cli::Binary {
     service: "imagizer",
     port_variable: "IMAGIZER_API_PORT",
     default_port: 8003,
@@ -39,13 +39,13 @@ pub const BINARY: common::server::Binary = common::server::Binary {
 
 /// `imagizer replay-dead-letters`: the one-off admin process that puts the dead-lettered jobs
 /// back on the job topic (see [`kafka::replay`]).
-const REPLAY_DEAD_LETTERS: common::server::Command = common::server::Command {
+const REPLAY_DEAD_LETTERS: common::cli::Command = common::cli::Command {
     name: "replay-dead-letters",
     about: "put the jobs now in KAFKA_DEAD_LETTER_TOPIC back on KAFKA_TOPIC_NAME and exit",
     run: replay_dead_letters,
 };
 
-fn replay_dead_letters(env: Env) -> common::server::CommandFuture {
+fn replay_dead_letters(env: Env) -> common::cli::CommandFuture {
     Box::pin(async move {
         let settings = common::kafka::KafkaSettings::from_env(&env)?;
         let replayed = kafka::replay::replay_dead_letters(&settings).await?;
