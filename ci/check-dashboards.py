@@ -59,6 +59,7 @@ KNOWN_METRICS = {
     "figachechnaya_figalize_history_outbox_delivered_total",
     "figachechnaya_figalize_history_outbox_retried_total",
     "figachechnaya_figalize_history_outbox_dropped_total",
+    "figachechnaya_figalize_history_outbox_refused_total",
     "figachechnaya_figalize_history_outbox_depth",
     "figachechnaya_figalize_history_outbox_capacity",
     "figachechnaya_figalize_image_jobs_published_total",

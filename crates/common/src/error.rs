@@ -45,6 +45,10 @@ pub enum ApiError {
     /// A dependency is unavailable; the client may retry later.
     #[error("service unavailable: {0:#}")]
     Unavailable(anyhow::Error),
+    /// The service is too busy to take the request now (load shed); the client may retry
+    /// later. The message is safe to show. Not logged one by one: the shedder counts them.
+    #[error("{0}")]
+    Busy(&'static str),
     /// A bug or an unexpected failure; logged, never shown.
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
@@ -70,7 +74,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Client { status, .. } => *status,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -88,6 +92,7 @@ impl IntoResponse for ApiError {
                     "The service is temporarily unavailable; try again shortly".to_owned(),
                 )
             }
+            Self::Busy(message) => ("unavailable", message.to_owned()),
             Self::Internal(err) => {
                 tracing::error!(error = format!("{err:#}"), "internal error");
                 ("internal_error", "Internal server error".to_owned())

@@ -5,6 +5,7 @@
 //! a service on its own and the whole site in one process run the same code.
 
 pub mod app;
+pub mod append_batch;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -129,6 +129,7 @@ pub struct FigalizeResponse {
         (status = 413, description = "Body over the size limit", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 422, description = "JSON of the wrong shape (missing field, wrong type)", body = ErrorBody),
+        (status = 503, description = "Too busy: history is behind and the outbox is full; retry after `Retry-After`", body = ErrorBody),
     )
 )]
 async fn figalize_phrase(
@@ -153,20 +154,24 @@ async fn figalize_phrase(
         ApiError::bad_request(err.code(), err.to_string())
     })?;
     let figalized = figalize(&phrase, scheme);
+    // Off the request path: the outbox delivers the entry to history in the background, and
+    // the image job is queued for the renderer. A full outbox refuses the entry: the request
+    // is answered 503 before anything of it is accepted, so nothing accepted is lost.
+    state
+        .outbox
+        .push(Append {
+            id: uuid::Uuid::new_v4().to_string(),
+            original: phrase.into_string(),
+            figalized: figalized.clone(),
+            request_id: common::request_id::current().map(|id| id.as_str().to_owned()),
+        })
+        .map_err(|_| ApiError::Busy("History is behind; try again in a moment"))?;
     state
         .metrics
         .figalizations
         .with_label_values(&[&request.schema_id.0.to_string()])
         .inc();
-    // Off the request path: the image job is queued for the renderer, and the outbox
-    // delivers the entry to history in the background.
     state.jobs.publish(ImageJob::for_text(figalized.clone()));
-    state.outbox.push(Append {
-        id: uuid::Uuid::new_v4().to_string(),
-        original: phrase.into_string(),
-        figalized: figalized.clone(),
-        request_id: common::request_id::current().map(|id| id.as_str().to_owned()),
-    });
     Ok(Json(FigalizeResponse { data: figalized }))
 }
 

@@ -5,11 +5,12 @@
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode, header};
 use serde::Serialize;
 use tower::ServiceExt;
 
+use common::append_batch::{self, BatchEntry, BatchOutcome, BatchRequest, BatchResponse};
 use common::request_id::X_REQUEST_ID;
 
 use crate::outbox::Append;
@@ -28,11 +29,24 @@ pub enum Delivery {
     Retry(String),
 }
 
+/// What became of one attempt to deliver a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchDelivery {
+    /// History answered for each entry, in order.
+    Each(Vec<Delivery>),
+    /// History would not take the batch as a whole (one without the batch route, or a body
+    /// over its size limit): its entries go one at a time, where each is judged on its own.
+    OneByOne(String),
+    /// History, or its database, could not take it now; retry the whole batch.
+    Retry(String),
+}
+
 #[derive(Clone)]
 enum Transport {
     Http {
         client: reqwest::Client,
         url: String,
+        batch_url: String,
     },
     InProcess {
         router: Router,
@@ -53,16 +67,24 @@ struct AppendBody<'a> {
     figalized: &'a str,
 }
 
+/// Largest batch answer read: 256 results of a few dozen bytes each, with room to spare.
+const MAX_BATCH_ANSWER_BYTES: usize = 256 * 1024;
+
 impl HistoryClient {
-    /// A pooled HTTP client for history's append URL (`HISTORY_APPEND_URL`).
-    pub fn http(url: String, timeout: Duration) -> anyhow::Result<Self> {
+    /// A pooled HTTP client for history's append URL (`HISTORY_APPEND_URL`) and batch URL
+    /// (`HISTORY_BATCH_URL`).
+    pub fn http(url: String, batch_url: String, timeout: Duration) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(1))
             .timeout(timeout)
             .pool_idle_timeout(Duration::from_mins(1))
             .build()?;
         Ok(Self {
-            transport: Transport::Http { client, url },
+            transport: Transport::Http {
+                client,
+                url,
+                batch_url,
+            },
         })
     }
 
@@ -83,35 +105,147 @@ impl HistoryClient {
             figalized: &append.figalized,
         })
         .expect("an append serialises");
+        match self
+            .post(Route::One, body, append.request_id.as_deref(), 0)
+            .await
+        {
+            Ok((status, _)) => classify(status),
+            Err(failure) => Delivery::Retry(failure),
+        }
+    }
+
+    /// One attempt to append `batch` (at most [`append_batch::MAX_ENTRIES`]) in one request.
+    pub async fn append_batch(&self, batch: &[Append]) -> BatchDelivery {
+        let request = BatchRequest {
+            entries: batch
+                .iter()
+                .map(|append| BatchEntry {
+                    id: append.id.clone(),
+                    original: append.original.clone(),
+                    figalized: append.figalized.clone(),
+                    request_id: append.request_id.clone(),
+                })
+                .collect(),
+        };
+        let body = serde_json::to_vec(&request).expect("a batch serialises");
+        let (status, answer) = match self
+            .post(Route::Batch, body, None, MAX_BATCH_ANSWER_BYTES)
+            .await
+        {
+            Ok(answered) => answered,
+            Err(failure) => return BatchDelivery::Retry(failure),
+        };
+        match classify(status) {
+            Delivery::Stored => {}
+            Delivery::Rejected(reason) => return BatchDelivery::OneByOne(reason),
+            Delivery::Retry(reason) if status == StatusCode::NOT_FOUND => {
+                return BatchDelivery::OneByOne(reason);
+            }
+            Delivery::Retry(reason) => return BatchDelivery::Retry(reason),
+        }
+        match serde_json::from_slice::<BatchResponse>(&answer) {
+            Ok(response) if response.results.len() == batch.len() => BatchDelivery::Each(
+                response
+                    .results
+                    .into_iter()
+                    .map(|outcome| match outcome {
+                        BatchOutcome::Stored { .. } => Delivery::Stored,
+                        BatchOutcome::Rejected { code, message } => {
+                            Delivery::Rejected(format!("{code}: {message}"))
+                        }
+                    })
+                    .collect(),
+            ),
+            // Entries are idempotent: an answer that cannot be read is a reason to ask again.
+            Ok(response) => BatchDelivery::Retry(format!(
+                "history answered {} results for {} entries",
+                response.results.len(),
+                batch.len()
+            )),
+            Err(err) => BatchDelivery::Retry(format!("history's answer was unreadable: {err}")),
+        }
+    }
+
+    /// Posts a JSON body; answers the status and up to `read` bytes of the answer, or why
+    /// there was no answer.
+    async fn post(
+        &self,
+        route: Route,
+        body: Vec<u8>,
+        request_id: Option<&str>,
+        read: usize,
+    ) -> Result<(StatusCode, Bytes), String> {
         match &self.transport {
-            Transport::Http { client, url } => {
+            Transport::Http {
+                client,
+                url,
+                batch_url,
+            } => {
+                let url = match route {
+                    Route::One => url,
+                    Route::Batch => batch_url,
+                };
                 let mut request = client
                     .post(url)
                     .header(header::CONTENT_TYPE, "application/json")
                     .body(body);
-                if let Some(id) = &append.request_id {
+                if let Some(id) = request_id {
                     request = request.header(&X_REQUEST_ID, id);
                 }
-                match request.send().await {
-                    Ok(response) => classify(response.status()),
-                    Err(err) => Delivery::Retry(err.to_string()),
+                let response = request.send().await.map_err(|err| err.to_string())?;
+                let status = response.status();
+                if read == 0 {
+                    return Ok((status, Bytes::new()));
                 }
+                let answer = response.bytes().await.map_err(|err| err.to_string())?;
+                if answer.len() > read {
+                    return Err(format!("history's answer is over {read} bytes"));
+                }
+                Ok((status, answer))
             }
             Transport::InProcess { router, timeout } => {
+                let path = match route {
+                    Route::One => APPEND_PATH,
+                    Route::Batch => append_batch::PATH,
+                };
                 let mut request =
-                    Request::post(APPEND_PATH).header(header::CONTENT_TYPE, "application/json");
-                if let Some(id) = &append.request_id {
+                    Request::post(path).header(header::CONTENT_TYPE, "application/json");
+                if let Some(id) = request_id {
                     request = request.header(&X_REQUEST_ID, id);
                 }
                 let request = request.body(Body::from(body)).expect("a valid request");
-                match tokio::time::timeout(*timeout, router.clone().oneshot(request)).await {
-                    Ok(Ok(response)) => classify(response.status()),
-                    Ok(Err(never)) => match never {},
-                    Err(_) => Delivery::Retry(format!("no answer within {timeout:?}")),
-                }
+                let exchange = async {
+                    let response = match router.clone().oneshot(request).await {
+                        Ok(response) => response,
+                        Err(never) => match never {},
+                    };
+                    let status = response.status();
+                    if read == 0 {
+                        return Ok((status, Bytes::new()));
+                    }
+                    let answer = axum::body::to_bytes(response.into_body(), read)
+                        .await
+                        .map_err(|err| err.to_string())?;
+                    Ok((status, answer))
+                };
+                tokio::time::timeout(*timeout, exchange)
+                    .await
+                    .unwrap_or_else(|_| Err(format!("no answer within {timeout:?}")))
             }
         }
     }
+}
+
+/// Which of history's append endpoints a request goes to.
+#[derive(Clone, Copy)]
+enum Route {
+    One,
+    Batch,
+}
+
+/// The batch URL beside an append URL: `…/api/append/` → `…/api/append/batch/`.
+pub fn batch_url_for(append_url: &str) -> String {
+    format!("{}/batch/", append_url.trim_end_matches('/'))
 }
 
 /// Success, a refusal that retrying cannot change, or a failure worth retrying.

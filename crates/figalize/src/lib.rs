@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use common::app::{Process, ServiceRoutes};
+use common::append_batch::MAX_ENTRIES;
 use common::config::{ConfigError, Env};
 use common::image_job::JobSink;
 use common::kafka::KafkaSettings;
@@ -45,12 +46,20 @@ pub struct Settings {
     pub schemes_file: Option<PathBuf>,
     /// `HISTORY_APPEND_URL`: history's append endpoint (the original's variable).
     pub history_append_url: String,
+    /// `HISTORY_BATCH_URL`: history's batch append endpoint, by default
+    /// `<HISTORY_APPEND_URL>batch/`.
+    pub history_batch_url: String,
     /// `HISTORY_TIMEOUT_MS`: how long one delivery attempt may take.
     pub history_timeout: Duration,
     /// `OUTBOX_CAPACITY`: history entries kept while history is unreachable.
     pub outbox_capacity: usize,
-    /// `OUTBOX_CONCURRENCY`: entries delivered at once.
+    /// `OUTBOX_CONCURRENCY`: batches delivered at once.
     pub outbox_concurrency: usize,
+    /// `OUTBOX_BATCH_ENTRIES`: most entries in one batch (1–256).
+    pub outbox_batch_entries: usize,
+    /// `OUTBOX_BATCH_BYTES`: about the largest batch body; keep it within history's
+    /// `MAX_BODY_BYTES`.
+    pub outbox_batch_bytes: usize,
     /// `OUTBOX_MAX_BACKOFF_MS`: longest wait between delivery retries.
     pub outbox_max_backoff: Duration,
     /// How image jobs are produced to Kafka (when they go to Kafka).
@@ -76,12 +85,35 @@ impl Settings {
                 "must be an http:// or https:// URL",
             ));
         }
+        let history_batch_url = env.or(
+            "HISTORY_BATCH_URL",
+            history::batch_url_for(&history_append_url),
+        )?;
+        if !(history_batch_url.starts_with("http://") || history_batch_url.starts_with("https://"))
+        {
+            return Err(ConfigError::new(
+                "HISTORY_BATCH_URL",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        let outbox_batch_entries = env.positive("OUTBOX_BATCH_ENTRIES", MAX_ENTRIES)?;
+        if outbox_batch_entries > MAX_ENTRIES {
+            return Err(ConfigError::new(
+                "OUTBOX_BATCH_ENTRIES",
+                format!("at most {MAX_ENTRIES}"),
+            ));
+        }
         Ok(Self {
             schemes_file,
             history_append_url,
+            history_batch_url,
             history_timeout: env.millis("HISTORY_TIMEOUT_MS", Duration::from_secs(5))?,
             outbox_capacity: env.positive("OUTBOX_CAPACITY", 100_000)?,
-            outbox_concurrency: env.positive("OUTBOX_CONCURRENCY", 32)?,
+            outbox_concurrency: env.positive("OUTBOX_CONCURRENCY", 16)?,
+            outbox_batch_entries,
+            // History's default MAX_BODY_BYTES is 8 KiB; a little less leaves room for the
+            // estimate's error.
+            outbox_batch_bytes: env.positive("OUTBOX_BATCH_BYTES", 7 * 1024)?,
             outbox_max_backoff: env.millis("OUTBOX_MAX_BACKOFF_MS", Duration::from_secs(10))?,
             producer: ProducerSettings {
                 linger: env.millis("KAFKA_LINGER_MS", Duration::from_millis(5))?,
@@ -120,6 +152,8 @@ pub fn service(
         history,
         DeliveryConfig {
             concurrency: settings.outbox_concurrency,
+            batch_entries: settings.outbox_batch_entries,
+            batch_bytes: settings.outbox_batch_bytes,
             min_backoff: Duration::from_millis(100).min(settings.outbox_max_backoff),
             max_backoff: settings.outbox_max_backoff,
         },
@@ -140,6 +174,7 @@ pub async fn build(env: &Env) -> anyhow::Result<Server> {
     let process = Process::new("figalize");
     let history = HistoryClient::http(
         settings.history_append_url.clone(),
+        settings.history_batch_url.clone(),
         settings.history_timeout,
     )?;
     let jobs = kafka_jobs(&process, &KafkaSettings::from_env(env)?, settings.producer)?;

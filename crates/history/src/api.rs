@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use common::append_batch::{self, BatchOutcome, BatchRequest, BatchResponse};
 use common::phrase::{MAX_CHARS, Phrase};
 use common::request_id::is_safe_token;
 use common::{ApiError, ErrorBody, Json, Query};
@@ -41,6 +42,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(append))
+        .routes(routes!(append_batch))
         .routes(routes!(get_history))
         .routes(routes!(count))
         .routes(routes!(stream::stream))
@@ -93,7 +95,10 @@ async fn append(
     headers: HeaderMap,
     Json(request): Json<AppendRequest>,
 ) -> Result<Json<AppendResponse>, ApiError> {
-    let entry = validate(request, &headers)?;
+    let header = headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().unwrap_or("\u{0}").to_owned());
+    let entry = validate(&request.original, &request.figalized, request.id.or(header))?;
     match state.writer.append(entry).await {
         Ok(stored) => Ok(Json(AppendResponse {
             id: stored.id,
@@ -103,18 +108,97 @@ async fn append(
     }
 }
 
-fn validate(request: AppendRequest, headers: &HeaderMap) -> Result<NewEntry, ApiError> {
+/// Appends up to 256 entries at once (figalize's outbox delivers this way); answers once every
+/// valid entry is committed, with one result per entry in the order sent. An invalid entry is
+/// `rejected` without holding back the others.
+#[utoipa::path(
+    post,
+    path = "/api/append/batch/",
+    tag = "history",
+    request_body = BatchRequest,
+    responses(
+        (status = 200, description = "Every valid entry committed (or committed before); one result per entry", body = BatchResponse),
+        (status = 400, description = "No entries, more than 256, or malformed JSON", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "JSON of the wrong shape", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; retry the batch later", body = ErrorBody),
+    )
+)]
+async fn append_batch(
+    State(state): State<AppState>,
+    Json(request): Json<BatchRequest>,
+) -> Result<Json<BatchResponse>, ApiError> {
+    let count = request.entries.len();
+    if !(1..=append_batch::MAX_ENTRIES).contains(&count) {
+        return Err(ApiError::bad_request(
+            "invalid_batch",
+            format!("entries: from 1 to {}", append_batch::MAX_ENTRIES),
+        ));
+    }
+    let mut results: Vec<Option<BatchOutcome>> = Vec::with_capacity(count);
+    let mut valid = Vec::with_capacity(count);
+    let mut request_ids = Vec::new();
+    for entry in request.entries {
+        match validate(&entry.original, &entry.figalized, Some(entry.id)) {
+            Ok(new) => {
+                valid.push(new);
+                results.push(None);
+                request_ids.extend(entry.request_id.filter(|id| is_safe_token(id)));
+            }
+            Err(err) => results.push(Some(rejection(err))),
+        }
+    }
+    let committed = state.writer.append_all(valid).await;
+    if let Some(Err(err)) = committed.iter().find(|outcome| outcome.is_err()) {
+        return Err(store_failure(err));
+    }
+    let mut committed = committed.into_iter().flatten();
+    let results: Vec<BatchOutcome> = results
+        .into_iter()
+        .map(|result| {
+            result.unwrap_or_else(|| {
+                let stored = committed.next().expect("one commit per valid entry");
+                BatchOutcome::Stored {
+                    id: stored.id,
+                    created: stored.created,
+                }
+            })
+        })
+        .collect();
+    // One line for the batch names the requests whose entries it committed, so a search for a
+    // request id still finds its way into history.
+    tracing::info!(
+        entries = count,
+        request_ids = request_ids.join(","),
+        "batch appended"
+    );
+    Ok(Json(BatchResponse { results }))
+}
+
+/// A validation failure as the result of one entry of a batch.
+fn rejection(err: ApiError) -> BatchOutcome {
+    match err {
+        ApiError::Client { code, message, .. } => BatchOutcome::Rejected {
+            code: code.to_owned(),
+            message,
+        },
+        other => BatchOutcome::Rejected {
+            code: "invalid_entry".to_owned(),
+            message: other.to_string(),
+        },
+    }
+}
+
+fn validate(original: &str, figalized: &str, id: Option<String>) -> Result<NewEntry, ApiError> {
     let field = |name: &str, raw: &str, max: usize| {
         Phrase::parse_with_limit(raw, max)
             .map(Phrase::into_string)
             .map_err(|err| ApiError::bad_request(err.code(), format!("{name}: {err}")))
     };
-    let original = field("original", &request.original, MAX_CHARS)?;
-    let figalized = field("figalized", &request.figalized, MAX_FIGALIZED_CHARS)?;
-    let header = headers
-        .get("idempotency-key")
-        .map(|v| v.to_str().unwrap_or("\u{0}").to_owned());
-    let append_id = match request.id.or(header) {
+    let original = field("original", original, MAX_CHARS)?;
+    let figalized = field("figalized", figalized, MAX_FIGALIZED_CHARS)?;
+    let append_id = match id {
         Some(id) if is_safe_token(&id) => id,
         Some(_) => {
             return Err(ApiError::bad_request(

@@ -79,15 +79,96 @@ async fn entries_made_while_history_is_down_all_arrive_once_it_is_up() {
     })
     .await;
     // Exactly the 500 phrases, each once: a lost entry or a retry stored twice would show.
+    assert_eq!(stored_originals(&db).await, sorted(phrases));
+}
+
+/// The originals history stored, sorted.
+async fn stored_originals(db: &TestDatabase) -> Vec<String> {
     let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    let mut stored: Vec<String> = sqlx::query_scalar("select original from history")
+    let stored: Vec<String> = sqlx::query_scalar("select original from history")
         .fetch_all(&mut connection)
         .await
         .unwrap();
-    stored.sort();
-    let mut expected = phrases;
-    expected.sort();
-    assert_eq!(stored, expected);
+    sorted(stored)
+}
+
+fn sorted(mut words: Vec<String>) -> Vec<String> {
+    words.sort();
+    words
+}
+
+#[tokio::test]
+async fn a_full_outbox_refuses_with_503_and_loses_nothing_it_accepted() {
+    let history_addr = free_port();
+    let url = format!("http://{history_addr}/api/append/");
+    let app = spawn_app_with(&[
+        ("HISTORY_APPEND_URL", &url),
+        ("OUTBOX_CAPACITY", "5"),
+        ("OUTBOX_MAX_BACKOFF_MS", "200"),
+    ])
+    .await;
+    let accepted: Vec<String> = (0..5).map(russian_number).collect();
+    for phrase in &accepted {
+        assert_eq!(app.figalize(0, phrase).await.status(), 200);
+    }
+    let refused = app.figalize(0, &russian_number(5)).await;
+    assert_eq!(
+        refused
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    common::testing::expect_error(refused, 503, "unavailable").await;
+    assert_eq!(
+        app.metric("figachechnaya_figalize_history_outbox_refused_total")
+            .await,
+        1
+    );
+
+    let (db, _history) = start_history_at(history_addr).await;
+    common::testing::wait_until_async("the outbox to drain", || async {
+        app.metric("figachechnaya_figalize_history_outbox_delivered_total")
+            .await
+            == 5
+    })
+    .await;
+    // Exactly what was answered 200, once each; the refused phrase is not there.
+    assert_eq!(stored_originals(&db).await, sorted(accepted));
+    // With room again, figalizations are taken.
+    assert_eq!(app.figalize(0, &russian_number(6)).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_history_without_the_batch_route_gets_the_entries_one_by_one() {
+    let history_addr = free_port();
+    let url = format!("http://{history_addr}/api/append/");
+    let missing = format!("http://{history_addr}/api/append/missing/");
+    let app = spawn_app_with(&[
+        ("HISTORY_APPEND_URL", &url),
+        ("HISTORY_BATCH_URL", &missing),
+        ("OUTBOX_MAX_BACKOFF_MS", "200"),
+    ])
+    .await;
+    // Queued while history is away, so they go out as batches once it is up.
+    let phrases: Vec<String> = (0..40).map(russian_number).collect();
+    for phrase in &phrases {
+        assert_eq!(app.figalize(1, phrase).await.status(), 200);
+    }
+    let (db, _history) = start_history_at(history_addr).await;
+    common::testing::wait_until_async("the outbox to drain", || async {
+        app.metric("figachechnaya_figalize_history_outbox_delivered_total")
+            .await
+            == 40
+    })
+    .await;
+    assert_eq!(stored_originals(&db).await, sorted(phrases));
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics
+            .contains("figachechnaya_figalize_history_outbox_dropped_total{reason=\"rejected\"} 0"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

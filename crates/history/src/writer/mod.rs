@@ -45,7 +45,7 @@ const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Pending {
     entry: NewEntry,
-    reply: oneshot::Sender<Result<Stored, Arc<StoreError>>>,
+    reply: oneshot::Sender<Outcome>,
 }
 
 /// Appends entries through the batching writer tasks.
@@ -141,17 +141,48 @@ impl BatchWriter {
 
     /// Appends one entry; answers once its batch is committed.
     pub async fn append(&self, entry: NewEntry) -> Result<Stored, Arc<StoreError>> {
-        let (reply, answer) = oneshot::channel();
-        let pending = Pending { entry, reply };
-        if self.queue.send(pending).await.is_err() {
-            return Err(Arc::new(StoreError::Unexpected("the writer has stopped")));
+        match self.submit(entry).await {
+            Ok(answer) => outcome(answer.await),
+            Err(stopped) => Err(stopped),
         }
-        answer.await.unwrap_or_else(|_| {
-            Err(Arc::new(StoreError::Unexpected(
-                "the writer dropped an append",
-            )))
-        })
     }
+
+    /// Appends several entries; answers, in their order, once each one's batch is committed.
+    /// They queue together, so they mostly share one commit.
+    pub async fn append_all(&self, entries: Vec<NewEntry>) -> Vec<Result<Stored, Arc<StoreError>>> {
+        let mut answers = Vec::with_capacity(entries.len());
+        for entry in entries {
+            answers.push(self.submit(entry).await);
+        }
+        let mut results = Vec::with_capacity(answers.len());
+        for answer in answers {
+            results.push(match answer {
+                Ok(answer) => outcome(answer.await),
+                Err(stopped) => Err(stopped),
+            });
+        }
+        results
+    }
+
+    /// Queues an entry for a writer; the receiver gets its outcome.
+    async fn submit(&self, entry: NewEntry) -> Result<Reply, Arc<StoreError>> {
+        let (reply, answer) = oneshot::channel();
+        match self.queue.send(Pending { entry, reply }).await {
+            Ok(()) => Ok(answer),
+            Err(_) => Err(Arc::new(StoreError::Unexpected("the writer has stopped"))),
+        }
+    }
+}
+
+type Outcome = Result<Stored, Arc<StoreError>>;
+type Reply = oneshot::Receiver<Outcome>;
+
+fn outcome(answer: Result<Outcome, oneshot::error::RecvError>) -> Outcome {
+    answer.unwrap_or_else(|_| {
+        Err(Arc::new(StoreError::Unexpected(
+            "the writer dropped an append",
+        )))
+    })
 }
 
 async fn run_writer(

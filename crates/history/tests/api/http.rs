@@ -238,6 +238,7 @@ async fn the_openapi_document_matches_its_snapshot() {
         "history",
         &[
             "/api/append/",
+            "/api/append/batch/",
             "/api/gethistory/",
             "/api/history/count",
             "/api/history/stream",
@@ -246,4 +247,107 @@ async fn the_openapi_document_matches_its_snapshot() {
         concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/openapi.json"),
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_batch_commits_its_valid_entries_and_rejects_the_invalid_ones_in_place() {
+    let app = spawn_app().await;
+    let batch = json!({"entries": [
+        {"id": "b-1", "original": "велосипед", "figalized": "Фигосипед", "request_id": "req-1"},
+        {"id": "b-2", "original": "bicycle", "figalized": "Фигосипед"},
+        {"id": "b 3", "original": "каюк", "figalized": "Фигаюк"},
+        {"id": "b-4", "original": "тихий  дон", "figalized": "Фигихий Фигон"},
+    ]});
+    let response = app.post_json("/api/append/batch/", &batch).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4);
+    assert_eq!(results[0]["status"], "stored");
+    assert_eq!(results[0]["created"], true);
+    assert_eq!(results[1]["status"], "rejected");
+    assert_eq!(results[1]["code"], "not_russian");
+    assert!(
+        results[1]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("original: ")
+    );
+    assert_eq!(results[2]["status"], "rejected");
+    assert_eq!(results[2]["code"], "invalid_id");
+    assert_eq!(results[3]["status"], "stored");
+    assert_eq!(app.count().await, 2);
+    // Newest first; the phrase normalised as in a single append.
+    let latest = app.get_json("/api/gethistory/?limit=10").await;
+    assert_eq!(
+        latest,
+        json!([
+            [results[3]["id"], "тихий дон", "Фигихий Фигон"],
+            [results[0]["id"], "велосипед", "Фигосипед"],
+        ])
+    );
+
+    // The same batch again, as a retry: nothing stored twice, the same ids answered.
+    let again: Value = app
+        .post_json("/api/append/batch/", &batch)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["results"][0]["created"], false);
+    assert_eq!(again["results"][0]["id"], results[0]["id"]);
+    assert_eq!(again["results"][3]["created"], false);
+    assert_eq!(app.count().await, 2);
+}
+
+#[tokio::test]
+async fn a_batch_and_a_single_append_share_idempotency_ids() {
+    let app = spawn_app().await;
+    let single = json!({"id": "shared-1", "original": "каюк", "figalized": "Фигаюк"});
+    let first: Value = app
+        .post_json("/api/append/", &single)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let batch = json!({"entries": [single]});
+    let answer: Value = app
+        .post_json("/api/append/batch/", &batch)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["results"][0],
+        json!({"status": "stored", "id": first["id"], "created": false})
+    );
+    assert_eq!(app.count().await, 1);
+}
+
+#[tokio::test]
+async fn a_batch_must_hold_from_one_to_256_entries_each_with_an_id() {
+    let app = spawn_app().await;
+    let empty = app
+        .post_json("/api/append/batch/", &json!({"entries": []}))
+        .await;
+    expect_error(empty, 400, "invalid_batch").await;
+
+    let entry = json!({"id": "x", "original": "да", "figalized": "Фига"});
+    let many = json!({"entries": vec![entry; 257]});
+    let app = spawn_app_on(Backing::postgres().await, &[("MAX_BODY_BYTES", "65536")]).await;
+    expect_error(
+        app.post_json("/api/append/batch/", &many).await,
+        400,
+        "invalid_batch",
+    )
+    .await;
+
+    let without_id = json!({"entries": [{"original": "да", "figalized": "Фига"}]});
+    expect_error(
+        app.post_json("/api/append/batch/", &without_id).await,
+        422,
+        "invalid_body",
+    )
+    .await;
+    assert_eq!(app.count().await, 0);
 }
