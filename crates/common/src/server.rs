@@ -72,9 +72,10 @@ impl Server {
             std::process::exit(2);
         });
         let env = Env::from_process();
-        let init_logs = |env: &Env| -> anyhow::Result<()> {
-            crate::telemetry::init(&crate::telemetry::LogConfig::from_env(env)?, binary.service);
-            Ok(())
+        // Held to the end of `main`: dropping it writes out the last lines.
+        let init_logs = |env: &Env| -> anyhow::Result<Option<crate::telemetry::LogGuard>> {
+            let config = crate::telemetry::LogConfig::from_env(env)?;
+            Ok(crate::telemetry::init(&config, binary.service))
         };
         match invocation {
             Invocation::Healthcheck => {
@@ -85,7 +86,7 @@ impl Server {
             Invocation::Version => println!("{}", binary.version_line()),
             Invocation::Help => print!("{}", binary.usage()),
             Invocation::Command(command) => {
-                init_logs(&env)?;
+                let _logs = init_logs(&env)?;
                 tracing::info!(
                     command = command.name,
                     version = crate::metrics::VERSION,
@@ -96,7 +97,7 @@ impl Server {
                 tracing::info!(command = command.name, "done");
             }
             Invocation::Serve => {
-                init_logs(&env)?;
+                let _logs = init_logs(&env)?;
                 build(&env).await?.run_until_signal().await?;
             }
         }

@@ -59,13 +59,37 @@ impl LogConfig {
     }
 }
 
+/// Lines the log writer may hold before a request that logs waits for it: never dropped.
+const LOG_BUFFER_LINES: usize = 8 * 1024;
+
+/// Keeps the log writer's thread; dropping it writes out what is still buffered.
+#[must_use = "dropping the guard stops the log writer"]
+pub struct LogGuard {
+    _writer: tracing_appender::non_blocking::WorkerGuard,
+}
+
 /// Installs the global subscriber; JSON lines name the `service` (the process's name), so the
 /// logs of several services can be merged and still be told apart. Later calls (several apps
-/// in one test binary) are no-ops.
-pub fn init(config: &LogConfig, service: &'static str) {
+/// in one test binary) are no-ops and answer `None`.
+///
+/// Lines are formatted where they are logged and written to stdout by a thread of their own,
+/// in large writes, so a request never waits on a write to a pipe or a file. None is dropped:
+/// when the writer falls `LOG_BUFFER_LINES` behind, logging waits. Keep the guard until the
+/// process ends.
+pub fn init(config: &LogConfig, service: &'static str) -> Option<LogGuard> {
     let filter = EnvFilter::try_new(&config.filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _already_set = match config.format {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(LOG_BUFFER_LINES)
+        .thread_name("log-writer")
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stdout(),
+        ));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    let installed = match config.format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder
             .json()
@@ -75,6 +99,7 @@ pub fn init(config: &LogConfig, service: &'static str) {
             .map_event_format(|json| WithService::new(json, service))
             .try_init(),
     };
+    installed.ok().map(|()| LogGuard { _writer: guard })
 }
 
 /// A JSON event format with `"service":"<name>"` first on every line.
@@ -121,13 +146,14 @@ where
 /// Turns logs on in tests when `TEST_LOG` is set; silent otherwise.
 pub fn init_for_tests() {
     if std::env::var_os("TEST_LOG").is_some() {
-        init(
+        // Tests' lines should reach the terminal while they run: the guard lives on.
+        std::mem::forget(init(
             &LogConfig {
                 format: LogFormat::Text,
                 filter: std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".to_owned()),
             },
             "test",
-        );
+        ));
     }
 }
 
