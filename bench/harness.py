@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The performance harness: drives the release binaries on the real backing services with
-wrk and hey, beside a ceiling measured in the same run, and writes docs/performance.md.
+wrk, beside a ceiling measured in the same run, and writes docs/performance.md.
 
 Run through bench/run.sh, which installs the load generators, builds the binaries and starts
 PostgreSQL, the broker and the S3 server. Settings (environment): RUNS (3), DURATION (10 s per
@@ -209,6 +209,8 @@ class Load:
     p50_ms: float
     p99_ms: float
     errors: int  # non-2xx answers and socket errors
+    requests: int = 0  # answers of any kind
+    connections: int = 0
 
 
 def to_ms(value: str) -> float:
@@ -217,52 +219,48 @@ def to_ms(value: str) -> float:
     return {"us": number / 1000, "ms": number, "s": number * 1000}[unit]
 
 
-def wrk(url: str, body: str | None, connections: int = CONNECTIONS) -> Load:
-    """Maximum rate: wrk on one thread (the other core is the server's)."""
-    args = ["wrk", "-t1", f"-c{connections}", f"-d{DURATION}s", "--latency"]
+def wrk(url: str, body: str | None, connections: int = CONNECTIONS, pause_ms: int = 0,
+        duration: int = DURATION) -> Load:
+    """wrk on one thread (the other core is the server's). With `pause_ms`, each connection
+    waits that long after an answer before it asks again: a fixed rate of about
+    connections / (pause + latency), at wrk's small cost per request."""
+    args = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency"]
+    script = ""
     if body is not None:
-        script = WORK / "post.lua"
-        script.write_text(
+        script += (
             'wrk.method = "POST"\n'
             'wrk.headers["Content-Type"] = "application/json"\n'
             f"wrk.body = {json.dumps(body, ensure_ascii=False)}\n"
         )
-        args += ["-s", str(script)]
+    if pause_ms:
+        script += f"function delay() return {pause_ms} end\n"
+    if script:
+        path = WORK / f"wrk-{os.getpid()}-{pause_ms}.lua"
+        path.write_text(script)
+        args += ["-s", str(path)]
     out = subprocess.run(args + [url], check=True, capture_output=True, text=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
     p50 = to_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M)[1])
     p99 = to_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M)[1])
+    requests = int(re.search(r"(\d+) requests in", out)[1])
     errors = int((re.search(r"Non-2xx or 3xx responses: (\d+)", out) or [0, 0])[1])
     socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if socket:
         errors += sum(int(n) for n in socket.groups())
-    return Load(rps, p50, p99, errors)
+    return Load(rps, p50, p99, errors, requests, connections)
 
 
-def hey(url: str, body: str, rate: float, workers: int = 64) -> Load:
-    """A fixed rate: hey with `workers` clients of rate/workers requests/s each."""
-    per_worker = max(1.0, rate / workers)
-    args = [
-        "hey", "-z", f"{DURATION}s", "-c", str(workers), "-q", f"{per_worker:.2f}",
-        "-m", "POST", "-T", "application/json", "-d", body, url,
-    ]
-    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
-    p50 = float(re.search(r"50% in ([\d.]+) secs", out)[1]) * 1000
-    p99 = float(re.search(r"99% in ([\d.]+) secs", out)[1]) * 1000
-    statuses = re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)
-    errors = sum(int(n) for code, n in statuses if not code.startswith("2"))
-    if "Error distribution:" in out:
-        failures = out.split("Error distribution:", 1)[1]
-        errors += sum(int(n) for n in re.findall(r"^\s+\[(\d+)\]", failures, re.M))
-    return Load(rps, p50, p99, errors)
+PAUSE_MS = 4
 
 
-# ---------------------------------------------------------------------------------------------
-# Where the CPU goes
-
-
-TICK = os.sysconf("SC_CLK_TCK")
+def paced(url: str, body: str, rate: float) -> Load:
+    """A fixed rate: wrk with PAUSE_MS between requests on each connection, the number of
+    connections calibrated in a short run so that the rate comes out at `rate`."""
+    connections = max(1, round(rate * PAUSE_MS / 1000))
+    for _ in range(3):
+        probe = wrk(url, body, connections, PAUSE_MS, duration=2)
+        connections = max(1, round(connections * rate / max(probe.rps, 1.0)))
+    return wrk(url, body, connections, PAUSE_MS)
 
 
 def process_cpu(pid: int) -> float:
@@ -293,11 +291,59 @@ def cpu_split(procs: dict, scenario) -> tuple[Load, dict[str, float]]:
     parties["Tansu (broker)"] = pids_of("tansu")
     before = {name: sum(process_cpu(p) for p in pids) for name, pids in parties.items()}
     busy, wall = machine_busy(), time.perf_counter()
+    profiler = start_profile(procs["figalize"].process.pid)
     load = scenario()
     wall = time.perf_counter() - wall
+    PROFILE.update(finish_profile(profiler))
     split = {name: (sum(process_cpu(p) for p in pids) - before[name]) / wall for name, pids in parties.items()}
     split["wrk and the rest"] = max(0.0, (machine_busy() - busy) / wall - sum(split.values()))
     return load, split
+
+
+# Where figalize's own CPU time goes, by kind of work: share of perf's samples.
+PROFILE: dict[str, float] = {}
+PERF_DATA = WORK / "figalize.perf"
+KINDS = [
+    ("the kernel: sockets, wake-ups, scheduling", lambda dso, sym: dso.startswith("[kernel")),
+    ("logging: formatting and the access log", lambda dso, sym: re.search(r"tracing|sharded_slab|telemetry|fmt::|Formatter|write_str|pad_integral|format_escaped|time::format|serialize_str|SerializableSpan", sym)),
+    ("memory allocation", lambda dso, sym: re.search(r"\bmi_|_mi_|malloc|free\b|realloc", sym)),
+    ("HTTP: hyper, axum, tower", lambda dso, sym: re.search(r"hyper|axum|tower|http::|httparse|bytes::", sym)),
+    ("async runtime: tokio", lambda dso, sym: re.search(r"tokio|futures|parking|Notify|waker", sym)),
+    ("Kafka producer: librdkafka", lambda dso, sym: "rdkafka" in sym or "rd_kafka" in sym or "libz" in dso or "crc32" in sym),
+    ("metrics: prometheus", lambda dso, sym: "prometheus" in sym),
+    ("figalize: transform, outbox, JSON", lambda dso, sym: re.search(r"figalize|common::|serde|uuid|md5|Md5|outbox", sym)),
+    ("copies and the C library", lambda dso, sym: "libc" in dso or "memmove" in sym or "memcpy" in sym),
+]
+
+
+def start_profile(pid: int) -> subprocess.Popen | None:
+    """Samples figalize with perf while the load runs, if perf works here."""
+    if shutil.which("perf") is None:
+        return None
+    return subprocess.Popen(
+        ["perf", "record", "-F", "999", "-p", str(pid), "-o", str(PERF_DATA)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+def finish_profile(profiler: subprocess.Popen | None) -> dict[str, float]:
+    if profiler is None:
+        return {}
+    profiler.send_signal(signal.SIGINT)
+    profiler.wait(timeout=60)
+    out = subprocess.run(
+        ["perf", "report", "-i", str(PERF_DATA), "--no-children", "--sort", "dso,sym", "--stdio"],
+        capture_output=True, text=True,
+    ).stdout
+    shares: dict[str, float] = {}
+    for line in out.splitlines():
+        match = re.match(r"\s+([\d.]+)%\s+(\S+)\s+\[.\]\s+(.*)", line)
+        if not match:
+            continue
+        share, dso, sym = float(match[1]), match[2], match[3]
+        kind = next((name for name, test in KINDS if test(dso, sym)), "other")
+        shares[kind] = shares.get(kind, 0.0) + share
+    return dict(sorted(shares.items(), key=lambda kv: -kv[1]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -342,7 +388,11 @@ def main() -> int:
     commit = subprocess.run(
         ["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
+    # What the figures depend on: the code, the build and the harness.
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "crates", "bench", "Cargo.toml", "Cargo.lock"],
+        cwd=ROOT, capture_output=True, text=True,
+    ).stdout
     commit += " (with uncommitted changes)" if dirty.strip() else ""
     started = datetime.datetime.now(datetime.timezone.utc)
     psql(ADMIN_URL, f"create database {DATABASE}")
@@ -389,7 +439,7 @@ def run(procs: dict[str, Service], commit: str, started: datetime.datetime) -> i
 
     scenarios = {
         "ceiling": lambda: wrk(procs["ceiling"].url("/"), FIGALIZE_BODY),
-        "figalize": lambda: wrk(procs["figalize"].url("/api/figalize/"), FIGALIZE_BODY),
+        "figalize": lambda: figalize_run(procs["figalize"], procs["history"]),
         "getschemas": lambda: wrk(procs["figalize"].url("/api/getschemas/"), None),
         "append": lambda: append_run(procs["history"]),
         "getimageurl": lambda: wrk(procs["imagizer"].url("/api/getimageurl/"), IMAGE_URL_BODY),
@@ -405,12 +455,12 @@ def run(procs: dict[str, Service], commit: str, started: datetime.datetime) -> i
 
     # p99 of figalize at half its maximum rate.
     figalize_max = median([l.rps for l in results["figalize"]])
-    half = [hey(procs["figalize"].url("/api/figalize/"), FIGALIZE_BODY, figalize_max / 2) for _ in range(RUNS)]
+    half = [paced(procs["figalize"].url("/api/figalize/"), FIGALIZE_BODY, figalize_max / 2) for _ in range(RUNS)]
     for load in half:
-        log(f"figalize at {figalize_max / 2:.0f}/s: {load.rps:.0f}/s p50 {load.p50_ms:.2f} ms p99 {load.p99_ms:.2f} ms errors {load.errors}")
+        log(f"figalize at {figalize_max / 2:.0f}/s ({load.connections} connections): {load.rps:.0f}/s p50 {load.p50_ms:.2f} ms p99 {load.p99_ms:.2f} ms errors {load.errors}")
     # Where the two cores go while figalize runs at its maximum (history, PostgreSQL and the
     # broker do their share of each request on the same machine).
-    split_load, split = cpu_split(procs, scenarios["figalize"])
+    split_load, split = cpu_split(procs, lambda: wrk(procs["figalize"].url("/api/figalize/"), FIGALIZE_BODY))
     log(f"CPU split at {split_load.rps:.0f}/s: " + ", ".join(f"{k} {v:.2f}" for k, v in split.items()))
     loaded_rss = {name: procs[name].status("VmHWM") for name in order}
     for service in procs.values():
@@ -431,6 +481,33 @@ def run(procs: dict[str, Service], commit: str, started: datetime.datetime) -> i
     return 0
 
 
+# Every figalization answered 200 must reach history: (answered 200, rows committed) per run.
+COMMITTED: list[tuple[int, int]] = []
+
+
+def history_rows(history: Service) -> int:
+    return int(psql(history.env["DATABASE_URL"], "select coalesce(sum(total), 0) from history_total") or 0)
+
+
+def metric(service: Service, name: str) -> float:
+    text = urllib.request.urlopen(service.url("/metrics"), timeout=5).read().decode()
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ") or line.startswith(name + "{"))
+
+
+def figalize_run(figalize: Service, history: Service) -> Load:
+    """The real path at its maximum rate; then waits for the outbox to drain and counts the
+    rows history committed against the figalizations answered 200."""
+    before = history_rows(history)
+    load = wrk(figalize.url("/api/figalize/"), FIGALIZE_BODY)
+    deadline = time.time() + 60
+    while metric(figalize, "figachechnaya_figalize_history_outbox_depth") > 0 and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    COMMITTED.append((load.requests - load.errors, history_rows(history) - before))
+    load.rps = (load.requests - load.errors) / DURATION  # figalizations taken, not refusals
+    return load
+
+
 def append_run(history: Service) -> Load:
     database = history.env["DATABASE_URL"]
     before = int(psql(database, "select coalesce(sum(total), 0) from history_total") or 0)
@@ -445,13 +522,26 @@ def append_run(history: Service) -> Load:
 # The report
 
 
+def profile_lines() -> list[str]:
+    if not PROFILE:
+        return ["No profile of figalize in this run (`perf` is not available or not permitted)."]
+    return [
+        "figalize's own time in the same run, by kind of work (`perf record -F 999` on its "
+        "process, samples grouped by symbol; the kernel's share is its sockets and wake-ups):",
+        "",
+        "| figalize's CPU | share |",
+        "|---|---:|",
+        *[f"| {kind} | {share:.0f} % |" for kind, share in PROFILE.items()],
+    ]
+
+
 def render(commit, started, results, half, figalize_max, pipeline, procs, idle_rss, loaded_rss, sizes, split) -> str:
     ceiling = median([l.rps for l in results["ceiling"]])
     mb = lambda n: f"{n / 1_000_000:.1f} MB"
     rows = []
     labels = {
         "ceiling": "ceiling: minimal axum, JSON in and out",
-        "figalize": "`POST /api/figalize/`, history + Kafka on",
+        "figalize": "`POST /api/figalize/`, history + Kafka on (answered 200/s)",
         "getschemas": "`GET /api/getschemas/`",
         "append": f"`POST /api/append/`, {APPEND_CONNECTIONS} connections (committed rows/s)",
         "getimageurl": "`POST /api/getimageurl/` (image stored)",
@@ -514,6 +604,14 @@ def render(commit, started, results, half, figalize_max, pipeline, procs, idle_r
         "|---|---:|---:|---:|---:|---:|",
         *rows,
         "",
+        "Errors in the figalize row are 503s: figalize refuses a figalization when its outbox to "
+        "history is full, rather than lose one it accepted. After each run, once the outbox had "
+        "drained, history had committed one row per figalization answered 200:",
+        "",
+        "| run | answered 200 | rows committed | |",
+        "|---:|---:|---:|---|",
+        *[f"| {i} | {ok:,} | {rows:,} | {'equal' if ok == rows else '**differ**'} |" for i, (ok, rows) in enumerate(COMMITTED, 1)],
+        "",
         "## Where the cores go",
         "",
         f"During one more maximum-rate run of `POST /api/figalize/` ({split[0].rps:,.0f}/s), the cores "
@@ -527,12 +625,15 @@ def render(commit, started, results, half, figalize_max, pipeline, procs, idle_r
         "a produced message: on one machine those parties and the load generator share the two "
         "cores with figalize, while the ceiling has them to itself.",
         "",
+        *profile_lines(),
+        "",
         "## Latency at a fixed rate",
         "",
-        f"`POST /api/figalize/` asked at half its maximum rate ({figalize_max / 2:,.0f}/s, hey with 64 "
-        f"clients, each at a 64th of the rate), achieved {median([l.rps for l in half]):,.0f}/s: "
-        f"p50 {median([l.p50_ms for l in half]):.2f} ms, p99 {half_p99:.2f} ms, "
-        f"{sum(l.errors for l in half)} errors over {RUNS} runs.",
+        f"`POST /api/figalize/` asked at half its maximum rate ({figalize_max / 2:,.0f}/s: wrk on "
+        f"one thread, {median([l.connections for l in half]):.0f} connections each pausing "
+        f"{PAUSE_MS} ms after every answer, the count calibrated to the rate), achieved "
+        f"{median([l.rps for l in half]):,.0f}/s: p50 {median([l.p50_ms for l in half]):.2f} ms, "
+        f"p99 {half_p99:.2f} ms, {sum(l.errors for l in half)} errors over {RUNS} runs.",
         "",
         "## Image pipeline",
         "",

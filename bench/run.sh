@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The performance harness, in one command: builds the release binaries and the ceiling (a
 # minimal axum service, crates/figalize/examples/ceiling.rs), makes PostgreSQL, the broker and
-# the S3 server available, then bench/harness.py drives every scenario with wrk and hey and
+# the S3 server available, then bench/harness.py drives every scenario with wrk and
 # regenerates docs/performance.md with the machine, date and commit.
 #
 #   bench/run.sh                          # 3 runs of 10 s per scenario
@@ -13,11 +13,12 @@ cd "$(dirname "$0")/.."
 # shellcheck source=ci/lib.sh
 . ci/lib.sh
 
-step "Load generators (wrk, hey), psql, strip"
+step "Load generator (wrk), psql, strip, perf"
 command -v wrk >/dev/null || apt_install wrk
-command -v hey >/dev/null || apt_install hey
 command -v psql >/dev/null || apt_install postgresql-client
 command -v strip >/dev/null || apt_install binutils
+# perf profiles figalize during the load; without it the report says there is no profile.
+command -v perf >/dev/null || apt_install linux-perf || echo "perf is not available: no profile"
 
 step "Release binaries and the ceiling"
 cargo build --release --locked -p history -p figalize -p imagizer -p figachechnaya --bins
