@@ -49,6 +49,8 @@ KNOWN_METRICS = {
             "http_requests_total",
             "http_request_duration_seconds",
             "http_requests_in_flight",
+            "http_requests_shed_total",
+            "http_requests_rate_limited_total",
             "build_info",
         )
     ),

@@ -20,6 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::config::HttpConfig;
 use crate::error;
 use crate::health::{self, Health};
+use crate::limits::{self, Limits};
 use crate::metrics::{self, HttpMetrics};
 use crate::request_id::{self, X_REQUEST_ID};
 use crate::{openapi, telemetry};
@@ -123,8 +124,9 @@ impl ServiceRoutes {
 }
 
 /// The whole application: the services' routes, each one's docs, health, `/metrics`, and the
-/// middleware every request passes, outermost first: request id → CORS → error shape → log and
-/// metrics → request timeout → body timeout → body limit → panic catcher.
+/// middleware every request passes, outermost first: request id → CORS → error shape → load
+/// shedding and rate limits → log and metrics → request timeout → body timeout → body limit →
+/// panic catcher.
 pub fn build(process: &Process, http: &HttpConfig, services: Vec<ServiceRoutes>) -> Router {
     build_with_pages(process, http, services, Router::new())
 }
@@ -153,6 +155,7 @@ pub fn build_with_pages(
             .merge(openapi::docs_router(service.name, doc));
     }
     let http_metrics = HttpMetrics::new(&process.registry, process.name);
+    let limits = Limits::new(http.limits.clone(), &process.registry, process.name);
     // One layer over every route (so the route template is known), outermost first. The
     // `map_response` steps turn answer bodies back into axum's `Body`, which the timeout and
     // CORS layers need.
@@ -160,6 +163,11 @@ pub fn build_with_pages(
         .layer(axum::middleware::from_fn(request_id::assign))
         .option_layer(cors(http))
         .layer(axum::middleware::from_fn(error::normalize))
+        // Refusals are counted by the limits, not logged or measured one by one.
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            limits::enforce,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             http_metrics,
             telemetry::observe,

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use axum::http::HeaderValue;
 
+use crate::limits::LimitsConfig;
+
 /// A configuration value that is missing or malformed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{variable}: {reason}")]
@@ -142,6 +144,8 @@ pub struct HttpConfig {
     pub shutdown_delay: Duration,
     /// `SHUTDOWN_GRACE_MS`: how long in-flight requests may take to drain before the process exits.
     pub shutdown_grace: Duration,
+    /// Load shedding and rate limits per client.
+    pub limits: LimitsConfig,
 }
 
 impl HttpConfig {
@@ -161,8 +165,42 @@ impl HttpConfig {
             cors_origins: cors_origins(env)?,
             shutdown_delay: env.millis("SHUTDOWN_DELAY_MS", Duration::ZERO)?,
             shutdown_grace: env.millis("SHUTDOWN_GRACE_MS", Duration::from_secs(20))?,
+            limits: limits(env)?,
         })
     }
+}
+
+/// `MAX_CONCURRENT_REQUESTS` (1024), `RATE_LIMIT_PER_SECOND` (0: off), `RATE_LIMIT_BURST`
+/// (twice the rate), `TRUSTED_PROXIES` (none).
+fn limits(env: &Env) -> Result<LimitsConfig, ConfigError> {
+    let rate: f64 = env.or("RATE_LIMIT_PER_SECOND", 0.0)?;
+    if !rate.is_finite() || rate < 0.0 {
+        return Err(ConfigError::new(
+            "RATE_LIMIT_PER_SECOND",
+            "must be a number of requests per second, 0 for no limit",
+        ));
+    }
+    let burst: f64 = env.or("RATE_LIMIT_BURST", (2.0 * rate).max(1.0))?;
+    if !burst.is_finite() || burst < 1.0 {
+        return Err(ConfigError::new("RATE_LIMIT_BURST", "must be at least 1"));
+    }
+    let trusted_proxies = env
+        .text("TRUSTED_PROXIES")?
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse()
+                .map_err(|e| ConfigError::new("TRUSTED_PROXIES", e))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(LimitsConfig {
+        max_concurrent: env.positive("MAX_CONCURRENT_REQUESTS", 1024)?,
+        rate_per_second: rate,
+        burst,
+        trusted_proxies,
+    })
 }
 
 fn cors_origins(env: &Env) -> Result<Vec<HeaderValue>, ConfigError> {
@@ -245,6 +283,31 @@ mod tests {
         assert_eq!(config.cors_origins.len(), 2);
         let env = Env::from_pairs([("CORS_ALLOWED_ORIGINS", "a.example")]);
         assert!(HttpConfig::from_env(&env, "P", 1).is_err());
+    }
+
+    #[test]
+    fn limits_default_to_shedding_only_and_are_validated() {
+        let config = HttpConfig::from_env(&Env::from_pairs::<&str, &str>([]), "P", 1).unwrap();
+        assert_eq!(config.limits.max_concurrent, 1024);
+        assert!(config.limits.rate_per_second == 0.0);
+        let env = Env::from_pairs([
+            ("RATE_LIMIT_PER_SECOND", "20"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+        ]);
+        let limits = HttpConfig::from_env(&env, "P", 1).unwrap().limits;
+        assert!(limits.burst == 40.0);
+        assert_eq!(limits.trusted_proxies.len(), 2);
+        for (var, value) in [
+            ("RATE_LIMIT_PER_SECOND", "-1"),
+            ("RATE_LIMIT_PER_SECOND", "NaN"),
+            ("RATE_LIMIT_BURST", "0.5"),
+            ("TRUSTED_PROXIES", "10.0.0.0/40"),
+            ("TRUSTED_PROXIES", "proxy.local"),
+            ("MAX_CONCURRENT_REQUESTS", "0"),
+        ] {
+            let err = HttpConfig::from_env(&Env::from_pairs([(var, value)]), "P", 1).unwrap_err();
+            assert_eq!(err.variable, var, "{var}={value}");
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod image_job;
 pub mod json;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod phrase;

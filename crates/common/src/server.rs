@@ -141,9 +141,13 @@ impl Server {
             stopping.begin_stop();
             tokio::time::sleep(delay).await;
         };
-        let server = axum::serve(listener, router)
-            .with_graceful_shutdown(stop_accepting)
-            .into_future();
+        // Each request knows its peer's address, for the rate limits per client.
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop_accepting)
+        .into_future();
         let drained = async {
             server.await?;
             tracing::info!("requests drained; waiting for background tasks");

@@ -280,3 +280,131 @@ async fn unknown_paths_share_one_metric_label() {
     );
     assert!(!text.contains("/b/c"));
 }
+
+/// A metric of the test server's registry.
+fn metric(server: &TestServer, name: &str) -> f64 {
+    server
+        .process
+        .registry
+        .gather()
+        .iter()
+        .find(|f| f.name() == name)
+        .map_or(0.0, |f| {
+            let metric = &f.get_metric()[0];
+            metric.get_counter().get_value() + metric.get_gauge().get_value()
+        })
+}
+
+#[tokio::test]
+async fn past_the_concurrency_limit_requests_are_shed_with_503_but_probes_are_not() {
+    let gate = Arc::new(Notify::new());
+    let server = start(&[("MAX_CONCURRENT_REQUESTS", "2")], Arc::clone(&gate)).await;
+    let held: Vec<_> = (0..2)
+        .map(|_| tokio::spawn(reqwest::get(server.url("/gate"))))
+        .collect();
+    common::testing::wait_until("two requests to be in flight", || {
+        metric(&server, "figachechnaya_test_http_requests_in_flight") >= 2.0
+    })
+    .await;
+
+    let shed = reqwest::get(server.url("/gate")).await.unwrap();
+    assert_eq!(shed.headers()["retry-after"], "1");
+    assert!(shed.headers().contains_key("x-request-id"));
+    assert_eq!(error_code(shed).await, (503, "unavailable".into()));
+    assert!(
+        (metric(&server, "figachechnaya_test_http_requests_shed_total") - 1.0).abs() < f64::EPSILON
+    );
+    // Probes and scrapes still answer: a busy process is busy, not dead.
+    for path in ["/api/livez/", "/api/healthz/", "/metrics"] {
+        assert_eq!(
+            reqwest::get(server.url(path)).await.unwrap().status(),
+            200,
+            "{path}"
+        );
+    }
+
+    gate.notify_waiters();
+    for request in held {
+        assert_eq!(request.await.unwrap().unwrap().status(), 200);
+    }
+    // The slots are given back.
+    let client = reqwest::Client::new();
+    let echo = client
+        .post(server.url("/echo"))
+        .body("[1]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echo.status(), 200);
+}
+
+#[tokio::test]
+async fn a_client_over_its_rate_gets_429_and_another_client_does_not() {
+    // A token every thousand seconds: nothing refills while the test runs.
+    let server = start(
+        &[
+            ("RATE_LIMIT_PER_SECOND", "0.001"),
+            ("RATE_LIMIT_BURST", "2"),
+            ("TRUSTED_PROXIES", "127.0.0.1"),
+        ],
+        Arc::default(),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let echo = |forwarded_for: &'static str| {
+        client
+            .post(server.url("/echo"))
+            .header("x-forwarded-for", forwarded_for)
+            .body("[1]")
+            .send()
+    };
+    assert_eq!(echo("203.0.113.1").await.unwrap().status(), 200);
+    assert_eq!(echo("203.0.113.1").await.unwrap().status(), 200);
+    let limited = echo("203.0.113.1").await.unwrap();
+    assert_eq!(limited.headers()["retry-after"], "1");
+    assert_eq!(error_code(limited).await, (429, "rate_limited".into()));
+    // The proxy forwards for someone else: that client has its own bucket.
+    assert_eq!(echo("203.0.113.2").await.unwrap().status(), 200);
+    // A client cannot escape its bucket by naming another address first.
+    let spoofed = echo("198.51.100.7, 203.0.113.1").await.unwrap();
+    assert_eq!(error_code(spoofed).await, (429, "rate_limited".into()));
+    assert!(
+        (metric(
+            &server,
+            "figachechnaya_test_http_requests_rate_limited_total"
+        ) - 2.0)
+            .abs()
+            < f64::EPSILON
+    );
+    assert_eq!(
+        reqwest::get(server.url("/api/livez/"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn without_a_trusted_proxy_the_peer_is_the_client() {
+    let server = start(
+        &[
+            ("RATE_LIMIT_PER_SECOND", "0.001"),
+            ("RATE_LIMIT_BURST", "1"),
+        ],
+        Arc::default(),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let echo = |forwarded_for: &'static str| {
+        client
+            .post(server.url("/echo"))
+            .header("x-forwarded-for", forwarded_for)
+            .body("[1]")
+            .send()
+    };
+    assert_eq!(echo("203.0.113.1").await.unwrap().status(), 200);
+    // The header is not believed: the same peer, out of tokens.
+    let limited = echo("203.0.113.2").await.unwrap();
+    assert_eq!(error_code(limited).await, (429, "rate_limited".into()));
+}
