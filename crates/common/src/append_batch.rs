@@ -23,7 +23,10 @@ pub const MAX_ENTRIES: usize = 256;
 pub struct BatchEntry {
     /// Idempotency key (1–128 characters of `[A-Za-z0-9._:-]`), required in a batch: an entry
     /// sent again with the same id is stored once.
-    #[schema(example = "0b7e7f7e-8a57-4c55-9a43-1f0f0f5e2d11")]
+    #[schema(
+        example = "0b7e7f7e-8a57-4c55-9a43-1f0f0f5e2d11",
+        pattern = "^[A-Za-z0-9._:-]{1,128}$"
+    )]
     pub id: String,
     /// The phrase as the user typed it: Russian text, up to 256 characters.
     #[schema(example = "велосипед")]
@@ -42,6 +45,7 @@ pub struct BatchEntry {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BatchRequest {
     /// 1 to 256 entries.
+    #[schema(min_items = 1, max_items = 256)]
     pub entries: Vec<BatchEntry>,
 }
 

@@ -9,8 +9,18 @@ use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as Document;
 use utoipa_swagger_ui::SwaggerUi;
 
+use utoipa::openapi::content::Content;
+use utoipa::openapi::header::Header;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::response::Response;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{Ref, RefOr};
+
 use crate::error::ErrorBody;
 use crate::health::HealthReport;
+
+/// Probes answer for themselves: never shed, limited or given a `Retry-After`.
+const PROBES: [&str; 2] = ["/api/livez/", "/api/healthz/"];
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,7 +36,93 @@ pub fn document(service: &str, description: &str, mut doc: Document) -> Document
     doc.info.title = format!("Figachechnaya {service}");
     env!("CARGO_PKG_VERSION").clone_into(&mut doc.info.version);
     doc.info.description = Some(description.to_owned());
+    describe_middleware_answers(&mut doc);
     doc
+}
+
+/// Adds to every operation what the shared middleware may answer besides its handler, so the
+/// document describes every answer a client can get: 503 (load shed, or over the request
+/// timeout) and 429 (over the client's rate limit) with `Retry-After`, 408 for a body that
+/// arrives too slowly, `x-request-id` on every answer. Binary answers (the PNG) are described
+/// as strings of their media type.
+fn describe_middleware_answers(doc: &mut Document) {
+    for (path, item) in &mut doc.paths.paths {
+        let probe = PROBES.contains(&path.as_str());
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            describe_operation(operation, probe);
+        }
+    }
+}
+
+fn describe_operation(operation: &mut Operation, probe: bool) {
+    let has_body = operation.request_body.is_some();
+    let responses = &mut operation.responses.responses;
+    if !probe {
+        responses.entry("503".to_owned()).or_insert_with(|| {
+            error_answer(
+                "Busy (`MAX_CONCURRENT_REQUESTS` in flight) or over `REQUEST_TIMEOUT_MS`; retry \
+                 after `Retry-After`",
+            )
+        });
+        responses.entry("429".to_owned()).or_insert_with(|| {
+            error_answer(
+                "Too many requests from this client (`RATE_LIMIT_PER_SECOND`); retry after \
+                 `Retry-After`",
+            )
+        });
+    }
+    if has_body {
+        responses
+            .entry("408".to_owned())
+            .or_insert_with(|| error_answer("The body arrived too slowly"));
+    }
+    for (status, response) in responses.iter_mut() {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        response
+            .headers
+            .entry("x-request-id".to_owned())
+            .or_insert_with(|| header(Type::String, "The request's id, also in error bodies"));
+        if !probe && (status == "429" || status == "503") {
+            response
+                .headers
+                .entry("retry-after".to_owned())
+                .or_insert_with(|| header(Type::Integer, "Seconds to wait before trying again"));
+        }
+        for (media_type, content) in &mut response.content {
+            if !media_type.contains("json") && !media_type.starts_with("text/") {
+                content.schema = Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .content_media_type(media_type.clone())
+                        .into(),
+                );
+            }
+        }
+    }
+}
+
+fn error_answer(description: &str) -> RefOr<Response> {
+    let mut response = Response::new(description);
+    response.content.insert(
+        "application/json".to_owned(),
+        Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+    );
+    RefOr::T(response)
+}
+
+fn header(kind: Type, description: &str) -> Header {
+    let mut header = Header::new(ObjectBuilder::new().schema_type(kind));
+    header.description = Some(description.to_owned());
+    header
 }
 
 /// Routes serving `doc` and its Swagger UI under `/api/<service>/`.

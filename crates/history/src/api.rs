@@ -61,7 +61,10 @@ pub struct AppendRequest {
     /// Idempotency key (1–128 characters of `[A-Za-z0-9._:-]`): appends with the same id are
     /// stored once, so retries are safe. May also come as the `Idempotency-Key` header; one is
     /// generated when neither is given.
-    #[schema(example = "0b7e7f7e-8a57-4c55-9a43-1f0f0f5e2d11")]
+    #[schema(
+        example = "0b7e7f7e-8a57-4c55-9a43-1f0f0f5e2d11",
+        pattern = "^[A-Za-z0-9._:-]{1,128}$"
+    )]
     id: Option<String>,
 }
 
