@@ -11,6 +11,8 @@
 # Settings (environment):
 #   LOCAL_STACK_PROFILE   release (default) or debug: which build of the binaries to run
 #   LOCAL_STACK_BUILD     1 (default) builds the binaries first; 0 runs what is built
+#   LOCAL_STACK_INGRESS   1 (default) starts nginx in front; 0 only the services, for tests
+#                         that talk to each service directly
 #   LOCAL_STACK_HTTPS_PORT, LOCAL_STACK_HTTP_PORT   the ingress: 8443 and 8088 (→ HTTPS)
 #   LOCAL_STACK_SITE_PORT the static site behind the ingress: 8090
 #   LOCAL_STACK_HISTORY_PORT, _FIGALIZE_PORT, _IMAGIZER_PORT   8001, 8002, 8003
@@ -25,6 +27,7 @@ cd "$(dirname "$0")/.."
 
 PROFILE=${LOCAL_STACK_PROFILE:-release}
 BUILD=${LOCAL_STACK_BUILD:-1}
+INGRESS=${LOCAL_STACK_INGRESS:-1}
 HTTPS_PORT=${LOCAL_STACK_HTTPS_PORT:-8443}
 HTTP_PORT=${LOCAL_STACK_HTTP_PORT:-8088}
 SITE_PORT=${LOCAL_STACK_SITE_PORT:-8090}
@@ -187,6 +190,11 @@ start() {
     KAFKA_BOOTSTRAP=127.0.0.1:9092 KAFKA_TOPIC_NAME="$TOPIC"
   wait_ready imagizer "$IMAGIZER_PORT"
   wait_ready figalize "$FIGALIZE_PORT"
+  if [ "$INGRESS" != 1 ]; then
+    step "The services are up: history :$HISTORY_PORT, figalize :$FIGALIZE_PORT, imagizer :$IMAGIZER_PORT"
+    echo "Logs: $STATE/*.log"
+    return
+  fi
   start_nginx
   curl -fsSk -o /dev/null "https://127.0.0.1:$HTTPS_PORT/" || die "the site does not answer through nginx"
   step "The local stack is up: open https://127.0.0.1:$HTTPS_PORT (self-signed certificate)"

@@ -15,6 +15,8 @@
 #   ci/coverage.sh           every Rust test, measured: fails under 80 % of lines
 #   ci/stack-tests.sh        the site in headless Chromium, one-process and on the local stack
 #                            over HTTPS; the metrics scraped by Prometheus; a request in the logs
+#   ci/contract.sh           schemathesis against each service's OpenAPI document: no 5xx, and
+#                            every answer as documented
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=ci/lib.sh
@@ -36,5 +38,6 @@ cargo --version
 ./ci/services/up.sh
 ./ci/coverage.sh
 ./ci/stack-tests.sh
+./ci/contract.sh
 
 step "All checks passed"
