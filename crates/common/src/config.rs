@@ -289,13 +289,13 @@ mod tests {
     fn limits_default_to_shedding_only_and_are_validated() {
         let config = HttpConfig::from_env(&Env::from_pairs::<&str, &str>([]), "P", 1).unwrap();
         assert_eq!(config.limits.max_concurrent, 1024);
-        assert!(config.limits.rate_per_second == 0.0);
+        assert!(config.limits.rate_per_second.abs() < f64::EPSILON);
         let env = Env::from_pairs([
             ("RATE_LIMIT_PER_SECOND", "20"),
             ("TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
         ]);
         let limits = HttpConfig::from_env(&env, "P", 1).unwrap().limits;
-        assert!(limits.burst == 40.0);
+        assert!((limits.burst - 40.0).abs() < f64::EPSILON);
         assert_eq!(limits.trusted_proxies.len(), 2);
         for (var, value) in [
             ("RATE_LIMIT_PER_SECOND", "-1"),
