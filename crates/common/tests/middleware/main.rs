@@ -338,6 +338,20 @@ async fn past_the_concurrency_limit_requests_are_shed_with_503_but_probes_are_no
     assert_eq!(echo.status(), 200);
 }
 
+/// Posts to `/echo` as a proxy would, forwarding for `forwarded_for`.
+async fn echo_for(
+    client: &reqwest::Client,
+    server: &TestServer,
+    forwarded_for: &str,
+) -> reqwest::Result<reqwest::Response> {
+    client
+        .post(server.url("/echo"))
+        .header("x-forwarded-for", forwarded_for)
+        .body("[1]")
+        .send()
+        .await
+}
+
 #[tokio::test]
 async fn a_client_over_its_rate_gets_429_and_another_client_does_not() {
     // A token every thousand seconds: nothing refills while the test runs.
@@ -351,13 +365,7 @@ async fn a_client_over_its_rate_gets_429_and_another_client_does_not() {
     )
     .await;
     let client = reqwest::Client::new();
-    let echo = |forwarded_for: &'static str| {
-        client
-            .post(server.url("/echo"))
-            .header("x-forwarded-for", forwarded_for)
-            .body("[1]")
-            .send()
-    };
+    let echo = |forwarded_for: &'static str| echo_for(&client, &server, forwarded_for);
     assert_eq!(echo("203.0.113.1").await.unwrap().status(), 200);
     assert_eq!(echo("203.0.113.1").await.unwrap().status(), 200);
     let limited = echo("203.0.113.1").await.unwrap();
@@ -396,13 +404,7 @@ async fn without_a_trusted_proxy_the_peer_is_the_client() {
     )
     .await;
     let client = reqwest::Client::new();
-    let echo = |forwarded_for: &'static str| {
-        client
-            .post(server.url("/echo"))
-            .header("x-forwarded-for", forwarded_for)
-            .body("[1]")
-            .send()
-    };
+    let echo = |forwarded_for: &'static str| echo_for(&client, &server, forwarded_for);
     assert_eq!(echo("203.0.113.1").await.unwrap().status(), 200);
     // The header is not believed: the same peer, out of tokens.
     let limited = echo("203.0.113.2").await.unwrap();
