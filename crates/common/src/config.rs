@@ -170,7 +170,7 @@ impl HttpConfig {
     }
 }
 
-/// `MAX_CONCURRENT_REQUESTS` (1024), `RATE_LIMIT_PER_SECOND` (0: off), `RATE_LIMIT_BURST`
+/// `MAX_HEADER_BYTES` (16 KiB), `MAX_CONCURRENT_REQUESTS` (1024), `RATE_LIMIT_PER_SECOND` (0: off), `RATE_LIMIT_BURST`
 /// (twice the rate), `TRUSTED_PROXIES` (none).
 fn limits(env: &Env) -> Result<LimitsConfig, ConfigError> {
     let rate: f64 = env.or("RATE_LIMIT_PER_SECOND", 0.0)?;
@@ -196,6 +196,7 @@ fn limits(env: &Env) -> Result<LimitsConfig, ConfigError> {
         })
         .collect::<Result<_, _>>()?;
     Ok(LimitsConfig {
+        max_header_bytes: env.positive("MAX_HEADER_BYTES", 16 * 1024)?,
         max_concurrent: env.positive("MAX_CONCURRENT_REQUESTS", 1024)?,
         rate_per_second: rate,
         burst,
@@ -304,6 +305,7 @@ mod tests {
             ("TRUSTED_PROXIES", "10.0.0.0/40"),
             ("TRUSTED_PROXIES", "proxy.local"),
             ("MAX_CONCURRENT_REQUESTS", "0"),
+            ("MAX_HEADER_BYTES", "0"),
         ] {
             let err = HttpConfig::from_env(&Env::from_pairs([(var, value)]), "P", 1).unwrap_err();
             assert_eq!(err.variable, var, "{var}={value}");

@@ -1,4 +1,8 @@
-//! Protection from too much at once: load shedding for the process, rate limits per client.
+//! Protection from too much at once: header size, load shedding for the process, rate limits
+//! per client.
+//!
+//! - **Header size.** Requests whose headers (names and values) add up to more than
+//!   `MAX_HEADER_BYTES` are answered 431 before anything else reads them.
 //!
 //! - **Load shedding.** Past `MAX_CONCURRENT_REQUESTS` requests in flight, a new one is
 //!   answered 503 with `Retry-After` at once, before any work: a burst beyond what the process
@@ -103,6 +107,8 @@ impl Network {
 /// How requests are limited.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LimitsConfig {
+    /// `MAX_HEADER_BYTES`: the most bytes of header names and values a request may carry.
+    pub max_header_bytes: usize,
     /// `MAX_CONCURRENT_REQUESTS`: requests in flight past which new ones are answered 503.
     pub max_concurrent: usize,
     /// `RATE_LIMIT_PER_SECOND`: requests per second per client; 0 turns the limit off.
@@ -247,8 +253,25 @@ impl Limits {
     }
 }
 
-/// Middleware: sheds load past the concurrency limit, then applies the client's rate limit.
+/// Middleware: refuses oversized headers, sheds load past the concurrency limit, then applies
+/// the client's rate limit.
 pub async fn enforce(State(limits): State<Arc<Limits>>, request: Request, next: Next) -> Response {
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if header_bytes > limits.config.max_header_bytes {
+        return ApiError::client(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!(
+                "Request headers over {} bytes",
+                limits.config.max_header_bytes
+            ),
+        )
+        .into_response();
+    }
     if exempt(&request) {
         return next.run(request).await;
     }
@@ -357,6 +380,7 @@ mod tests {
     fn limits(rate: f64, burst: f64) -> Arc<Limits> {
         Limits::new(
             LimitsConfig {
+                max_header_bytes: 16 * 1024,
                 max_concurrent: 10,
                 rate_per_second: rate,
                 burst,

@@ -42,8 +42,8 @@ pub fn document(service: &str, description: &str, mut doc: Document) -> Document
 
 /// Adds to every operation what the shared middleware may answer besides its handler, so the
 /// document describes every answer a client can get: 503 (load shed, or over the request
-/// timeout) and 429 (over the client's rate limit) with `Retry-After`, 408 for a body that
-/// arrives too slowly, `x-request-id` on every answer. Binary answers (the PNG) are described
+/// timeout) and 429 (over the client's rate limit) with `Retry-After`, 431 for oversized
+/// headers, 408 for a body that arrives too slowly, `x-request-id` on every answer. Binary answers (the PNG) are described
 /// as strings of their media type.
 fn describe_middleware_answers(doc: &mut Document) {
     for (path, item) in &mut doc.paths.paths {
@@ -78,6 +78,9 @@ fn describe_operation(operation: &mut Operation, probe: bool) {
             )
         });
     }
+    responses
+        .entry("431".to_owned())
+        .or_insert_with(|| error_answer("Request headers over `MAX_HEADER_BYTES`"));
     if has_body {
         responses
             .entry("408".to_owned())

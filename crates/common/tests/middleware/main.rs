@@ -296,6 +296,32 @@ fn metric(server: &TestServer, name: &str) -> f64 {
 }
 
 #[tokio::test]
+async fn headers_over_the_limit_get_431_in_the_error_shape() {
+    let server = start(&[("MAX_HEADER_BYTES", "2048")], Arc::default()).await;
+    let client = reqwest::Client::new();
+    let fits = client
+        .get(server.url("/api/livez/"))
+        .header("x-padding", "a".repeat(1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fits.status(), 200);
+    for path in ["/api/livez/", "/echo"] {
+        let response = client
+            .get(server.url(path))
+            .header("x-padding", "a".repeat(4096))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_code(response).await,
+            (431, "headers_too_large".into()),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn past_the_concurrency_limit_requests_are_shed_with_503_but_probes_are_not() {
     let gate = Arc::new(Notify::new());
     let server = start(&[("MAX_CONCURRENT_REQUESTS", "2")], Arc::clone(&gate)).await;
