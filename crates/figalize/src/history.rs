@@ -10,7 +10,7 @@ use axum::http::{Request, StatusCode, header};
 use serde::Serialize;
 use tower::ServiceExt;
 
-use common::append_batch::{self, BatchEntry, BatchOutcome, BatchRequest, BatchResponse};
+use common::append_batch::{self, BatchOutcome, BatchResponse};
 use common::request_id::X_REQUEST_ID;
 
 use crate::outbox::Append;
@@ -60,11 +60,32 @@ pub struct HistoryClient {
     transport: Transport,
 }
 
+/// An entry as history reads it, borrowed from the outbox's [`Append`]: a single append's
+/// body, and one entry of a batch ([`common::append_batch::BatchEntry`]).
 #[derive(Serialize)]
 struct AppendBody<'a> {
     id: &'a str,
     original: &'a str,
     figalized: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+}
+
+impl<'a> AppendBody<'a> {
+    fn of(append: &'a Append, with_request_id: bool) -> Self {
+        Self {
+            id: &append.id,
+            original: &append.original,
+            figalized: &append.figalized,
+            request_id: append.request_id.as_deref().filter(|_| with_request_id),
+        }
+    }
+}
+
+/// A batch append's body ([`common::append_batch::BatchRequest`]), borrowed.
+#[derive(Serialize)]
+struct BatchBody<'a> {
+    entries: Vec<AppendBody<'a>>,
 }
 
 /// Largest batch answer read: 256 results of a few dozen bytes each, with room to spare.
@@ -99,12 +120,9 @@ impl HistoryClient {
 
     /// One attempt to append `append`.
     pub async fn append(&self, append: &Append) -> Delivery {
-        let body = serde_json::to_vec(&AppendBody {
-            id: &append.id,
-            original: &append.original,
-            figalized: &append.figalized,
-        })
-        .expect("an append serialises");
+        // The request id travels as the x-request-id header here.
+        let body =
+            serde_json::to_vec(&AppendBody::of(append, false)).expect("an append serialises");
         match self
             .post(Route::One, body, append.request_id.as_deref(), 0)
             .await
@@ -116,15 +134,10 @@ impl HistoryClient {
 
     /// One attempt to append `batch` (at most [`append_batch::MAX_ENTRIES`]) in one request.
     pub async fn append_batch(&self, batch: &[Append]) -> BatchDelivery {
-        let request = BatchRequest {
+        let request = BatchBody {
             entries: batch
                 .iter()
-                .map(|append| BatchEntry {
-                    id: append.id.clone(),
-                    original: append.original.clone(),
-                    figalized: append.figalized.clone(),
-                    request_id: append.request_id.clone(),
-                })
+                .map(|append| AppendBody::of(append, true))
                 .collect(),
         };
         let body = serde_json::to_vec(&request).expect("a batch serialises");
@@ -265,6 +278,35 @@ fn classify(status: StatusCode) -> Delivery {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use common::append_batch::{BatchEntry, BatchRequest};
+
+    #[test]
+    fn the_borrowed_batch_body_is_what_history_reads() {
+        let append = |n: u8, request_id: Option<&str>| Append {
+            id: format!("id-{n}"),
+            original: "велосипед".into(),
+            figalized: "Фигосипед".into(),
+            request_id: request_id.map(str::to_owned),
+        };
+        let batch = [append(1, Some("req-1")), append(2, None)];
+        let body = BatchBody {
+            entries: batch.iter().map(|a| AppendBody::of(a, true)).collect(),
+        };
+        let read: BatchRequest =
+            serde_json::from_slice(&serde_json::to_vec(&body).unwrap()).unwrap();
+        assert_eq!(
+            read.entries,
+            batch
+                .iter()
+                .map(|a| BatchEntry {
+                    id: a.id.clone(),
+                    original: a.original.clone(),
+                    figalized: a.figalized.clone(),
+                    request_id: a.request_id.clone(),
+                })
+                .collect::<Vec<_>>()
+        );
+    }
 
     #[test]
     fn only_refusals_of_the_entry_itself_are_permanent() {
