@@ -74,12 +74,8 @@ drop_database
 rm -rf "$OUT"
 mkdir -p "$OUT"
 data=$(mktemp -d)
-site_pid=""
 cleanup() {
-  if [ -n "$site_pid" ] && kill -0 "$site_pid" 2>/dev/null; then
-    kill -TERM "$site_pid"
-    wait "$site_pid" || true
-  fi
+  stop_site
   ./ci/local-stack.sh stop || true
   drop_database || true
   rm -rf "$data"
@@ -89,14 +85,7 @@ trap cleanup EXIT
 ./ci/local-stack.sh start
 
 step "The one-process site on http://127.0.0.1:$SITE_PORT"
-PORT=$SITE_PORT DATA_DIR="$data" "target/$PROFILE/figachechnaya" >"$OUT/one-process.log" 2>&1 &
-site_pid=$!
-for _ in $(seq 1 150); do
-  curl -fsS -o /dev/null "http://127.0.0.1:$SITE_PORT/api/healthz/" 2>/dev/null && break
-  kill -0 "$site_pid" 2>/dev/null || { cat "$OUT/one-process.log" >&2; die "the site exited"; }
-  sleep 0.2
-done
-curl -fsS -o /dev/null "http://127.0.0.1:$SITE_PORT/api/healthz/" || die "the site is not ready"
+start_site "target/$PROFILE/figachechnaya" "$SITE_PORT" "$data" "$OUT/one-process.log"
 
 CHECKS=not_a_server_error,status_code_conformance,content_type_conformance
 CHECKS+=,response_headers_conformance,response_schema_conformance

@@ -106,3 +106,25 @@ layer_tool() {
   fi
   echo "$dir/$name"
 }
+
+# The one-process site started in the background for a test script: start_site BINARY PORT
+# DATA_DIR LOG waits until it is ready (or dies with its log); stop_site ends it, if it runs.
+SITE_PID=""
+start_site() {
+  local binary=$1 port=$2 data=$3 log=$4
+  PORT=$port DATA_DIR="$data" "$binary" >"$log" 2>&1 &
+  SITE_PID=$!
+  for _ in $(seq 1 150); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/api/healthz/" 2>/dev/null && return 0
+    kill -0 "$SITE_PID" 2>/dev/null || { cat "$log" >&2; die "the site exited"; }
+    sleep 0.2
+  done
+  die "the site is not ready on port $port"
+}
+
+stop_site() {
+  if [ -n "$SITE_PID" ] && kill -0 "$SITE_PID" 2>/dev/null; then
+    kill -TERM "$SITE_PID"
+    wait "$SITE_PID" || true
+  fi
+}

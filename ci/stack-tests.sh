@@ -39,26 +39,15 @@ cargo build "${flag[@]}" --locked --bins -p figachechnaya -p history -p figalize
 rm -rf "$OUT"
 mkdir -p "$OUT"
 data=$(mktemp -d)
-site_pid=""
 cleanup() {
-  if [ -n "$site_pid" ] && kill -0 "$site_pid" 2>/dev/null; then
-    kill -TERM "$site_pid"
-    wait "$site_pid" || true
-  fi
+  stop_site
   ./ci/local-stack.sh stop || true
   rm -rf "$data"
 }
 trap cleanup EXIT
 
 step "The one-process site on http://127.0.0.1:$SITE_PORT"
-PORT=$SITE_PORT DATA_DIR="$data" "target/$PROFILE/figachechnaya" >"$OUT/one-process.log" 2>&1 &
-site_pid=$!
-for _ in $(seq 1 150); do
-  curl -fsS -o /dev/null "http://127.0.0.1:$SITE_PORT/api/healthz/" 2>/dev/null && break
-  kill -0 "$site_pid" 2>/dev/null || { cat "$OUT/one-process.log" >&2; die "the site exited"; }
-  sleep 0.2
-done
-curl -fsS -o /dev/null "http://127.0.0.1:$SITE_PORT/api/healthz/" || die "the site is not ready"
+start_site "target/$PROFILE/figachechnaya" "$SITE_PORT" "$data" "$OUT/one-process.log"
 
 ./ci/local-stack.sh start
 
