@@ -36,6 +36,21 @@ S3_LOCAL_BUCKET=figachechnaya-images
 S3_LOCAL_KEY_ID=GK0f1ac4ec4a7a5e0ac7e51a57
 S3_LOCAL_KEY_SECRET=7c3f0f0e6b0a4b5f9d1c2e3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c
 
+# The S3 server the tests run.
+GARAGE_VERSION=2.5.0
+
+# Prints the path of a garage binary of version $1 on the PATH or in ~/.cargo/bin ("garage
+# v2.5.0" from a release, "garage cargo:2.5.0" from cargo install), or nothing.
+garage_bin() {
+  local version=$1 candidate
+  for candidate in "$(command -v garage || true)" "$HOME/.cargo/bin/garage"; do
+    if [ -x "$candidate" ] && "$candidate" --version 2>/dev/null | grep -Eq "[v:]$version( |$)"; then
+      echo "$candidate"
+      return
+    fi
+  done
+}
+
 # Whether something accepts TCP connections on 127.0.0.1:$1.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 

