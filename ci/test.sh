@@ -17,6 +17,8 @@
 #                            over HTTPS; the metrics scraped by Prometheus; a request in the logs
 #   ci/contract.sh           schemathesis against each service's OpenAPI document: no 5xx, and
 #                            every answer as documented
+#   ci/faults.sh             six faults under load (processes killed, PostgreSQL, the broker and
+#                            S3 stopped, a rolling restart): nothing accepted is lost
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=ci/lib.sh
@@ -39,5 +41,6 @@ cargo --version
 ./ci/coverage.sh
 ./ci/stack-tests.sh
 ./ci/contract.sh
+./ci/faults.sh
 
 step "All checks passed"
