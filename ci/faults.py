@@ -614,11 +614,15 @@ def check_readiness(watch: ReadinessWatch, outcome: Outcome) -> None:
         recovered = latest is not None and latest.ok
         who = window.name if window.back == window.name else f"{window.name} → {window.back}"
         if down:
-            first_down = down[0].at
-            back = next((s.at for s in seen if s.at > first_down and s.ok), None)
-            span = f"{(back or window.end) - first_down:.1f} s"
+            # Time spent not ready, and in how many spells (a check can pass now and then
+            # while a dependency is away, e.g. from a client's cached metadata).
+            false_for = sum(b.at - a.at for a, b in zip(seen, seen[1:]) if not a.ok)
+            spells = sum(1 for a, b in zip([None, *seen], seen) if not b.ok and (a is None or a.ok))
             reasons = ", ".join(sorted({s.detail for s in down}))
-            outcome.readiness.append(f"{who}: false ({reasons}) {span}, then {'true' if recovered else 'FALSE'}")
+            spread = f" in {spells} spells" if spells > 1 else ""
+            outcome.readiness.append(
+                f"{who}: false ({reasons}) {false_for:.1f} s{spread} of {window.end - window.start:.1f} s, "
+                f"then {'true' if recovered else 'FALSE'}")
         else:
             outcome.readiness.append(f"{who}: never false (expected: {window.expect})")
         if not down or not recovered:
