@@ -656,39 +656,34 @@ def kill_history(stack: Stack, outcome: Outcome, watch: ReadinessWatch) -> None:
     outcome.windows.append(Window("history", start, time.monotonic(), "down", "history"))
 
 
+def outage(outcome: Outcome, what: str, stop, start, dependent: Process, expect: str) -> None:
+    """Stops a backing service with `stop()`, starts it 10 s later with `start()`, and waits
+    until `dependent`, whose readiness follows it, is ready again."""
+    began = time.monotonic()
+    stop()
+    log(f"{what} stopped; starting it in 10 s")
+    time.sleep(max(0.0, 10 - (time.monotonic() - began)))
+    start()
+    took = wait_ready(dependent)
+    outcome.notes.append(f"{dependent.name} ready {took:.2f} s after {what} started")
+    outcome.windows.append(Window(dependent.name, began, time.monotonic(), expect, dependent.name))
+
+
+def restart(process: Process) -> None:
+    process.start()
+    process.wait_port(30)
+
+
 def stop_postgres(stack: Stack, outcome: Outcome, watch: ReadinessWatch) -> None:
-    start = time.monotonic()
-    stack.pg.stop()
-    log("PostgreSQL stopped; starting it in 10 s")
-    time.sleep(max(0.0, 10 - (time.monotonic() - start)))
-    stack.pg.start()
-    took = wait_ready(stack.history)
-    outcome.notes.append(f"history ready {took:.2f} s after PostgreSQL started")
-    outcome.windows.append(Window("history", start, time.monotonic(), "database down", "history"))
+    outage(outcome, "PostgreSQL", stack.pg.stop, stack.pg.start, stack.history, "database down")
 
 
 def stop_broker(stack: Stack, outcome: Outcome, watch: ReadinessWatch) -> None:
-    start = time.monotonic()
-    code = stack.broker.stop()
-    log(f"broker stopped (exit {code}); starting it in 10 s")
-    time.sleep(max(0.0, 10 - (time.monotonic() - start)))
-    stack.broker.start()
-    stack.broker.wait_port(30)
-    took = wait_ready(stack.imagizer)
-    outcome.notes.append(f"imagizer ready {took:.2f} s after the broker started")
-    outcome.windows.append(Window("imagizer", start, time.monotonic(), "broker down", "imagizer"))
+    outage(outcome, "the broker", stack.broker.stop, lambda: restart(stack.broker), stack.imagizer, "broker down")
 
 
 def stop_s3(stack: Stack, outcome: Outcome, watch: ReadinessWatch) -> None:
-    start = time.monotonic()
-    code = stack.s3.stop()
-    log(f"S3 stopped (exit {code}); starting it in 10 s")
-    time.sleep(max(0.0, 10 - (time.monotonic() - start)))
-    stack.s3.start()
-    stack.s3.wait_port(30)
-    took = wait_ready(stack.imagizer)
-    outcome.notes.append(f"imagizer ready {took:.2f} s after S3 started")
-    outcome.windows.append(Window("imagizer", start, time.monotonic(), "store down", "imagizer"))
+    outage(outcome, "S3", stack.s3.stop, lambda: restart(stack.s3), stack.imagizer, "store down")
 
 
 def kill_imagizer(stack: Stack, outcome: Outcome, watch: ReadinessWatch) -> None:
