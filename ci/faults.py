@@ -707,19 +707,25 @@ def kill_imagizer(stack: Stack, outcome: Outcome, watch: ReadinessWatch) -> None
     outcome.windows.append(Window("imagizer", start, time.monotonic(), "down", "imagizer"))
 
 
+def terminate(process: Process, outcome: Outcome, stopped_logs: list[tuple[Path, float]]) -> None:
+    """SIGTERM, and wait for the exit, which must be clean; the log and the time of the signal
+    go to `stopped_logs` for the count of requests it failed."""
+    stopped_logs.append((process.log_path, time.time()))
+    code = process.stop()
+    log(f"{process.name} stopped by SIGTERM (exit {code})")
+    if code != 0:
+        outcome.notes.append(f"{process.name} exited {code} on SIGTERM")
+        outcome.sigterm_failures = (outcome.sigterm_failures or 0) + 1
+
+
 def rolling_restart(stack: Stack, outcome: Outcome, watch: ReadinessWatch) -> None:
-    # Each stopped process's log, and when it was sent SIGTERM.
     stopped_logs: list[tuple[Path, float]] = []
+    outcome.sigterm_failures = 0
     # history and imagizer: one instance each, stopped and started again in place; figalize's
     # outbox and the broker hold their work meanwhile.
     for process in (stack.history, stack.imagizer):
         start = time.monotonic()
-        stopped_logs.append((process.log_path, time.time()))
-        code = process.stop()
-        log(f"{process.name} stopped by SIGTERM (exit {code}); starting it again")
-        if code != 0:
-            outcome.notes.append(f"{process.name} exited {code} on SIGTERM")
-            outcome.readiness_ok = False
+        terminate(process, outcome, stopped_logs)
         process.start()
         wait_ready(process)
         if process is stack.imagizer:
@@ -732,14 +738,9 @@ def rolling_restart(stack: Stack, outcome: Outcome, watch: ReadinessWatch) -> No
     stack.current = 1 - stack.current
     time.sleep(0.5)
     start = time.monotonic()
-    stopped_logs.append((old.log_path, time.time()))
-    code = old.stop()
-    log(f"{old.name} stopped by SIGTERM (exit {code}); {new.name} serves")
-    if code != 0:
-        outcome.notes.append(f"{old.name} exited {code} on SIGTERM")
-        outcome.readiness_ok = False
+    terminate(old, outcome, stopped_logs)
     outcome.windows.append(Window(old.name, start, time.monotonic(), "draining", new.name))
-    outcome.sigterm_failures = sum(answered_5xx(path, since) for path, since in stopped_logs)
+    outcome.sigterm_failures += sum(answered_5xx(path, since) for path, since in stopped_logs)
 
 
 SCENARIOS = [
