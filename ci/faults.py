@@ -368,8 +368,8 @@ class ReadinessWatch:
                 detail = "ready" if ok else json.loads(body or b"{}").get("code", str(status))
             except (OSError, http.client.HTTPException):
                 ok, detail = False, "down"
-            except json.JSONDecodeError:
-                ok, detail = False, "not JSON"
+            except (ValueError, AttributeError):
+                ok, detail = False, "not the error shape"
             with self.lock:
                 self.samples[process.name].append(Sample(time.monotonic(), ok, detail))
             time.sleep(PROBE_INTERVAL)
@@ -471,7 +471,7 @@ class Load:
                     answer.text = json.loads(payload)["data"]
                 if response.will_close:
                     connections.pop(target.port).close()
-            except (OSError, http.client.HTTPException) as err:
+            except Exception as err:  # noqa: BLE001 - every failure is an answer to count
                 answer.error = type(err).__name__
                 stale = connections.pop(target.port, None)
                 if stale:
@@ -528,6 +528,8 @@ class Outcome:
     readiness_ok: bool = True
     drained_in: float = 0.0
     notes: list[str] = field(default_factory=list)
+    # What went wrong beyond the figures: each one fails the scenario.
+    problems: list[str] = field(default_factory=list)
 
     @property
     def share(self) -> float:
@@ -536,7 +538,10 @@ class Outcome:
     @property
     def passed(self) -> bool:
         return (
-            self.requests > 0
+            not self.problems
+            and self.accepted > 0
+            # The load sends only valid phrases: a 4xx is a bug, not a pass.
+            and self.accepted == self.non_5xx
             and self.share >= NON_5XX_TARGET
             and self.rows_missing == 0
             and self.rows_duplicated == 0
@@ -567,11 +572,14 @@ def settle_and_count(stack: Stack, outcome: Outcome, answers: list[Answer]) -> N
         missing_rows = [p for p in phrases if p not in rows]
         if missing_texts:
             missing_texts = missing_images(missing_texts)
-        depth = metrics(stack.figalize[stack.current].port).get("figachechnaya_figalize_history_outbox_depth", 0)
+        try:
+            depth = metrics(stack.figalize[stack.current].port).get("figachechnaya_figalize_history_outbox_depth", 0)
+        except (OSError, RuntimeError, http.client.HTTPException):
+            depth = -1  # unknown: not drained
         if not missing_rows and not missing_texts and depth == 0:
             break
         if time.monotonic() - started > SETTLE_SECONDS:
-            outcome.notes.append(f"not settled after {SETTLE_SECONDS:.0f} s")
+            outcome.problems.append(f"not settled after {SETTLE_SECONDS:.0f} s")
             break
         time.sleep(0.5)
     outcome.drained_in = time.monotonic() - started
@@ -595,7 +603,8 @@ def settle_and_count(stack: Stack, outcome: Outcome, answers: list[Answer]) -> N
 
 @dataclass
 class Window:
-    """A span in which `name`'s readiness should go false; `back` must be ready after it."""
+    """A span in which `name`'s readiness should go false for the reason `expect` (the probe's
+    detail: `down`, `not_ready`, `draining`); `back` must be ready after it."""
 
     name: str
     start: float
@@ -625,7 +634,7 @@ def check_readiness(watch: ReadinessWatch, outcome: Outcome) -> None:
                 f"then {'true' if recovered else 'FALSE'}")
         else:
             outcome.readiness.append(f"{who}: never false (expected: {window.expect})")
-        if not down or not recovered:
+        if not any(s.detail == window.expect for s in down) or not recovered:
             outcome.readiness_ok = False
 
 
@@ -675,15 +684,15 @@ def restart(process: Process) -> None:
 
 
 def stop_postgres(stack: Stack, outcome: Outcome, watch: ReadinessWatch) -> None:
-    outage(outcome, "PostgreSQL", stack.pg.stop, stack.pg.start, stack.history, "database down")
+    outage(outcome, "PostgreSQL", stack.pg.stop, stack.pg.start, stack.history, "not_ready")
 
 
 def stop_broker(stack: Stack, outcome: Outcome, watch: ReadinessWatch) -> None:
-    outage(outcome, "the broker", stack.broker.stop, lambda: restart(stack.broker), stack.imagizer, "broker down")
+    outage(outcome, "the broker", stack.broker.stop, lambda: restart(stack.broker), stack.imagizer, "not_ready")
 
 
 def stop_s3(stack: Stack, outcome: Outcome, watch: ReadinessWatch) -> None:
-    outage(outcome, "S3", stack.s3.stop, lambda: restart(stack.s3), stack.imagizer, "store down")
+    outage(outcome, "S3", stack.s3.stop, lambda: restart(stack.s3), stack.imagizer, "not_ready")
 
 
 def kill_imagizer(stack: Stack, outcome: Outcome, watch: ReadinessWatch) -> None:
@@ -694,6 +703,8 @@ def kill_imagizer(stack: Stack, outcome: Outcome, watch: ReadinessWatch) -> None
     while time.monotonic() < deadline and now <= before:
         time.sleep(0.01)
         now = metrics(IMAGIZER_PORT).get("figachechnaya_imagizer_jobs_total", 0)
+    if now <= before:
+        outcome.problems.append("imagizer finished no job within 10 s: not killed mid-batch")
     start = time.monotonic()
     stack.imagizer.signal(signal.SIGKILL)
     stack.imagizer.wait_exit(10)
@@ -714,8 +725,7 @@ def terminate(process: Process, outcome: Outcome, stopped_logs: list[tuple[Path,
     code = process.stop()
     log(f"{process.name} stopped by SIGTERM (exit {code})")
     if code != 0:
-        outcome.notes.append(f"{process.name} exited {code} on SIGTERM")
-        outcome.sigterm_failures = (outcome.sigterm_failures or 0) + 1
+        outcome.problems.append(f"{process.name} exited {code} on SIGTERM")
 
 
 def rolling_restart(stack: Stack, outcome: Outcome, watch: ReadinessWatch) -> None:
@@ -753,19 +763,30 @@ SCENARIOS = [
 ]
 
 
+# Marks a problem after which the stack is in no state for another scenario.
+ABORTED = "the scenario could not run to its end"
+
+
 def run_scenario(stack: Stack, watch: ReadinessWatch, numbers: itertools.count, name: str, action) -> Outcome:
     log(f"== {name}")
     outcome = Outcome(name)
     load = Load(stack, watch, numbers)
     load.start()
-    time.sleep(3)
-    action(stack, outcome, watch)
-    time.sleep(3)
-    answers = load.stop()
+    try:
+        time.sleep(3)
+        action(stack, outcome, watch)
+        time.sleep(3)
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - reported as the scenario's failure
+        outcome.problems.append(f"{ABORTED}: {err}")
+    finally:
+        answers = load.stop()
     check_readiness(watch, outcome)
     if outcome.sigterm_failures is not None:
         outcome.sigterm_failures += sum(1 for a in answers if a.status is None or a.status >= 500)
-    settle_and_count(stack, outcome, answers)
+    try:
+        settle_and_count(stack, outcome, answers)
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - reported as the scenario's failure
+        outcome.problems.append(f"{ABORTED}: counting failed: {err}")
     log(f"{'pass' if outcome.passed else 'FAIL'}: {outcome.requests} requests, "
         f"{outcome.share:.2%} non-5xx, statuses {outcome.statuses}; {'; '.join(outcome.readiness)}")
     return outcome
@@ -789,20 +810,40 @@ def table(outcomes: list[Outcome]) -> str:
     return "\n".join(rows)
 
 
+def selected_scenarios() -> list:
+    """The scenarios FAULTS_SCENARIOS names (comma-separated numbers), or all of them."""
+    wanted = [part.strip() for part in ENV.get("FAULTS_SCENARIOS", "").split(",") if part.strip()]
+    if not wanted:
+        return SCENARIOS
+    numbers = {str(i) for i in range(1, len(SCENARIOS) + 1)}
+    unknown = [part for part in wanted if part not in numbers]
+    if unknown:
+        raise SystemExit(f"FAULTS_SCENARIOS: no scenario {', '.join(unknown)} (there are 1–{len(SCENARIOS)})")
+    return [s for i, s in enumerate(SCENARIOS, 1) if str(i) in wanted]
+
+
+def stop_on_sigterm(signum, frame) -> None:
+    """A run cancelled with SIGTERM still stops every process it started."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> int:
     STATE.mkdir(parents=True, exist_ok=True)
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
+    selected = selected_scenarios()
     stack = Stack()
     watch = ReadinessWatch(stack.services())
     outcomes: list[Outcome] = []
     numbers = itertools.count()
     started = time.monotonic()
-    wanted = ENV.get("FAULTS_SCENARIOS", "")
-    selected = [s for i, s in enumerate(SCENARIOS, 1) if not wanted or str(i) in wanted.split(",")]
     try:
         stack.start()
         watch.start()
         for name, action in selected:
-            outcomes.append(run_scenario(stack, watch, numbers, name, action))
+            outcome = run_scenario(stack, watch, numbers, name, action)
+            outcomes.append(outcome)
+            if any(problem.startswith(ABORTED) for problem in outcome.problems):
+                break
     finally:
         watch.stopping.set()
         stack.stop()
@@ -813,7 +854,7 @@ def main() -> int:
     print(table(outcomes))
     print()
     for o in outcomes:
-        details = [f"statuses {o.statuses}", f"drained in {o.drained_in:.1f} s", *o.notes]
+        details = [f"statuses {o.statuses}", f"drained in {o.drained_in:.1f} s", *o.notes, *o.problems]
         print(f"- {o.name}: {'; '.join(details)}")
     (STATE / "table.md").write_text(table(outcomes) + "\n")
     failed = [o.name for o in outcomes if not o.passed]

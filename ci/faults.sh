@@ -78,7 +78,9 @@ step "Fault injection: fresh backing services"
 stop_garage "$STATE/images-garage"
 rm -rf "$STATE"
 mkdir -p "$STATE"
-port_open $BROKER_STORAGE_PORT && die "port $BROKER_STORAGE_PORT is taken: is an earlier run still going?"
+for port in $PG_PORT $BROKER_PORT $BROKER_STORAGE_PORT $IMAGES_PORT 18401 18402 18412 18403; do
+  port_open "$port" && die "port $port is taken: is an earlier run still going?"
+done
 "$moto/moto_server" -H 127.0.0.1 -p $BROKER_STORAGE_PORT >"$STATE/moto.log" 2>&1 &
 moto_pid=$!
 wait_for_port $BROKER_STORAGE_PORT 30 || { cat "$STATE/moto.log" >&2; die "moto's S3 server did not start"; }
