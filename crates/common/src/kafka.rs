@@ -39,6 +39,12 @@ pub struct KafkaSettings {
     pub create_topics: bool,
     /// `KAFKA_TOPIC_PARTITIONS`: partitions of topics created here.
     pub partitions: i32,
+    /// `KAFKA_IDEMPOTENCE`: producers ask the broker to drop retried duplicates by sequence
+    /// number. Off by default: every consumer of these topics is idempotent by key, and a
+    /// broker that advances a producer's sequence before it has stored the batch (Tansu does,
+    /// when it is stopped mid-write) answers the retry "duplicate", which the producer takes
+    /// for delivered. Without it a retry after a broker failure is stored again instead.
+    pub idempotence: bool,
 }
 
 impl KafkaSettings {
@@ -55,6 +61,7 @@ impl KafkaSettings {
             max_poll_interval: env.millis("KAFKA_MAX_POLL_INTERVAL_MS", Duration::from_mins(5))?,
             fetch_wait_max: env.millis("KAFKA_FETCH_WAIT_MAX_MS", Duration::from_millis(50))?,
             create_topics: env.or("KAFKA_CREATE_TOPICS", true)?,
+            idempotence: env.or("KAFKA_IDEMPOTENCE", false)?,
             partitions: i32::try_from(partitions)
                 .map_err(|_| ConfigError::new("KAFKA_TOPIC_PARTITIONS", "is too large"))?,
             topic,
@@ -75,6 +82,17 @@ impl KafkaSettings {
             .set("bootstrap.servers", &self.bootstrap)
             .set("client.id", client_id)
             .set_log_level(RDKafkaLogLevel::Warning);
+        config
+    }
+
+    /// A producer's configuration: every replica acknowledges a write, and retries are
+    /// deduplicated by the broker only with `KAFKA_IDEMPOTENCE`.
+    pub fn producer_config(&self, client_id: &str) -> ClientConfig {
+        let mut config = self.client_config(client_id);
+        config.set("acks", "all").set(
+            "enable.idempotence",
+            if self.idempotence { "true" } else { "false" },
+        );
         config
     }
 
@@ -152,3 +170,36 @@ impl ClientContext for LogContext {
 
 /// A consumer with no rebalance hooks of its own logs the same way.
 impl rdkafka::consumer::ConsumerContext for LogContext {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn producer(pairs: &[(&str, &str)]) -> ClientConfig {
+        let env = Env::from_pairs(pairs.iter().copied());
+        KafkaSettings::from_env(&env)
+            .expect("valid settings")
+            .producer_config("test")
+    }
+
+    #[test]
+    fn producers_wait_for_every_replica_and_leave_deduplication_off_by_default() {
+        let config = producer(&[]);
+        assert_eq!(config.get("acks"), Some("all"));
+        assert_eq!(config.get("enable.idempotence"), Some("false"));
+        assert_eq!(config.get("client.id"), Some("test"));
+    }
+
+    #[test]
+    fn idempotence_is_turned_on_by_its_variable() {
+        let config = producer(&[("KAFKA_IDEMPOTENCE", "true")]);
+        assert_eq!(config.get("enable.idempotence"), Some("true"));
+    }
+
+    #[test]
+    fn an_unreadable_idempotence_setting_is_a_configuration_error() {
+        let env = Env::from_pairs([("KAFKA_IDEMPOTENCE", "maybe")]);
+        let error = KafkaSettings::from_env(&env).expect_err("not a boolean");
+        assert!(error.to_string().contains("KAFKA_IDEMPOTENCE"), "{error}");
+    }
+}

@@ -121,8 +121,7 @@ impl KafkaJobs {
     ) -> Result<Arc<Self>, KafkaError> {
         let metrics = JobMetrics::new(registry);
         let producer = kafka
-            .client_config("figalize")
-            .set("enable.idempotence", "true")
+            .producer_config("figalize")
             .set("linger.ms", settings.linger.as_millis().to_string())
             // 0: a job waits for the broker as long as it takes.
             .set("message.timeout.ms", "0")

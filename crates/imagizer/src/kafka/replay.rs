@@ -45,8 +45,7 @@ pub async fn replay_dead_letters(settings: &KafkaSettings) -> anyhow::Result<u64
         .create_with_context(LogContext)
         .context("creating the consumer")?;
     let producer: FutureProducer<LogContext> = settings
-        .client_config("imagizer-replay")
-        .set("enable.idempotence", "true")
+        .producer_config("imagizer-replay")
         .create_with_context(LogContext)
         .context("creating the producer")?;
 

@@ -123,8 +123,7 @@ pub fn dead_letter_producer(
     settings: &KafkaSettings,
 ) -> Result<FutureProducer<LogContext>, KafkaError> {
     settings
-        .client_config("imagizer-dead-letters")
-        .set("enable.idempotence", "true")
+        .producer_config("imagizer-dead-letters")
         .set("linger.ms", "5")
         .create_with_context(LogContext)
 }
