@@ -11,6 +11,9 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use crate::config::{ConfigError, Env};
 
+/// Longest wait between attempts to reconnect to a broker.
+const RECONNECT_BACKOFF_MAX_MS: &str = "1000";
+
 /// Where jobs go and how they are consumed, from the original's `KAFKA_*` variables and a few
 /// newer ones.
 #[derive(Debug, Clone)]
@@ -45,6 +48,9 @@ pub struct KafkaSettings {
     /// when it is stopped mid-write) answers the retry "duplicate", which the producer takes
     /// for delivered. Without it a retry after a broker failure is stored again instead.
     pub idempotence: bool,
+    /// `KAFKA_DEBUG`: librdkafka's debug contexts (`cgrp,fetch`, `all`, …) for a diagnosis;
+    /// their lines are logged at debug level under `common::kafka`. Empty: none.
+    pub debug: Option<String>,
 }
 
 impl KafkaSettings {
@@ -62,6 +68,7 @@ impl KafkaSettings {
             fetch_wait_max: env.millis("KAFKA_FETCH_WAIT_MAX_MS", Duration::from_millis(50))?,
             create_topics: env.or("KAFKA_CREATE_TOPICS", true)?,
             idempotence: env.or("KAFKA_IDEMPOTENCE", false)?,
+            debug: env.text("KAFKA_DEBUG")?,
             partitions: i32::try_from(partitions)
                 .map_err(|_| ConfigError::new("KAFKA_TOPIC_PARTITIONS", "is too large"))?,
             topic,
@@ -81,7 +88,15 @@ impl KafkaSettings {
         config
             .set("bootstrap.servers", &self.bootstrap)
             .set("client.id", client_id)
+            // A broker back from a restart is reconnected to within a second, not after
+            // librdkafka's default backoff of up to 10 s (readiness waits on it).
+            .set("reconnect.backoff.max.ms", RECONNECT_BACKOFF_MAX_MS)
             .set_log_level(RDKafkaLogLevel::Warning);
+        if let Some(contexts) = &self.debug {
+            config
+                .set("debug", contexts)
+                .set_log_level(RDKafkaLogLevel::Debug);
+        }
         config
     }
 
@@ -188,6 +203,7 @@ mod tests {
         assert_eq!(config.get("acks"), Some("all"));
         assert_eq!(config.get("enable.idempotence"), Some("false"));
         assert_eq!(config.get("client.id"), Some("test"));
+        assert_eq!(config.get("reconnect.backoff.max.ms"), Some("1000"));
     }
 
     #[test]
@@ -201,5 +217,13 @@ mod tests {
         let env = Env::from_pairs([("KAFKA_IDEMPOTENCE", "maybe")]);
         let error = KafkaSettings::from_env(&env).expect_err("not a boolean");
         assert!(error.to_string().contains("KAFKA_IDEMPOTENCE"), "{error}");
+    }
+
+    #[test]
+    fn debug_contexts_are_passed_to_librdkafka_only_when_asked_for() {
+        assert_eq!(producer(&[]).get("debug"), None);
+        let config = producer(&[("KAFKA_DEBUG", "cgrp,fetch")]);
+        assert_eq!(config.get("debug"), Some("cgrp,fetch"));
+        assert!(matches!(config.log_level, RDKafkaLogLevel::Debug));
     }
 }
