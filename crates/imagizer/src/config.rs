@@ -30,6 +30,9 @@ pub struct Settings {
     pub store: StoreSettings,
     /// `IMAGIZER_PARALLELISM`: jobs worked on at once.
     pub parallelism: usize,
+    /// `IMAGIZER_PREFETCH`: jobs received from Kafka ahead of the free slots; fetching pauses
+    /// when this many wait and resumes when a quarter of them are left.
+    pub prefetch: usize,
     /// `IMAGIZER_QUEUE`: jobs the in-process queue holds (one-process site only).
     pub queue: usize,
     /// `IMAGE_STORE_MAX_BACKOFF_MS`: longest wait between retries of a failed store operation.
@@ -42,6 +45,7 @@ impl Settings {
         Ok(Self {
             store: store_settings(env)?,
             parallelism: env.positive("IMAGIZER_PARALLELISM", 8)?,
+            prefetch: env.positive("IMAGIZER_PREFETCH", 512)?,
             queue: env.positive("IMAGIZER_QUEUE", 10_000)?,
             max_backoff: env.millis("IMAGE_STORE_MAX_BACKOFF_MS", Duration::from_secs(5))?,
         })

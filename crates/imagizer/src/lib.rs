@@ -127,7 +127,8 @@ fn start_kafka(
     ));
     let metrics = kafka::ConsumerMetrics::new(&process.registry);
     let consumer = Arc::new(
-        kafka::consumer(kafka, metrics.lag.clone()).context("creating the Kafka consumer")?,
+        kafka::consumer(kafka, settings.prefetch, metrics.lag.clone())
+            .context("creating the Kafka consumer")?,
     );
     let dead_letters =
         kafka::dead_letter_producer(kafka).context("creating the dead-letter producer")?;
@@ -141,6 +142,7 @@ fn start_kafka(
         pipeline,
         kafka::ConsumeConfig {
             parallelism: settings.parallelism,
+            prefetch: settings.prefetch,
             topic: kafka.topic.clone(),
             dead_letter_topic: kafka.dead_letter_topic.clone(),
         },

@@ -9,13 +9,13 @@
 
 mod dead_letters;
 mod offsets;
+mod prefetch;
 pub mod replay;
 mod setup;
 
 pub use offsets::OffsetTracker;
 pub use setup::{ConsumerMetrics, ConsumerState, JobConsumer, consumer, dead_letter_producer};
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -35,6 +35,7 @@ use tracing::Instrument;
 use crate::pipeline::{Outcome, Pipeline};
 
 use dead_letters::DeadLetters;
+use prefetch::{Flow, Prefetch};
 /// What a job task reports back.
 struct Finished {
     generation: u64,
@@ -47,6 +48,8 @@ struct Finished {
 pub struct ConsumeConfig {
     /// Jobs at once.
     pub parallelism: usize,
+    /// Jobs received ahead of the slots before fetching pauses (it resumes at a quarter).
+    pub prefetch: usize,
     /// The job topic (offsets are stored against it).
     pub topic: String,
     /// Where poison messages go.
@@ -54,8 +57,8 @@ pub struct ConsumeConfig {
 }
 
 /// Consumes jobs until `stop` is cancelled; see the module docs for the guarantees.
-// One loop over one set of states (slots, paused, pending, the tracker); split up, the
-// states would have to travel between the pieces.
+// One loop over one set of states (slots, the waiting messages, the paused partitions, the
+// tracker); split up, the states would have to travel between the pieces.
 #[allow(clippy::too_many_lines)]
 pub async fn consume(
     consumer: Arc<JobConsumer>,
@@ -70,7 +73,6 @@ pub async fn consume(
     let mut tracker = OffsetTracker::default();
     let mut running = JoinSet::new();
     let jobs = Jobs {
-        consumer: Arc::clone(&consumer),
         pipeline,
         dead_letters: Arc::new(DeadLetters {
             producer: dead_letters,
@@ -91,76 +93,49 @@ pub async fn consume(
             tracing::warn!(partition, offset, error = %err, "cannot store a Kafka offset");
         }
     };
-    // Messages received while the assignment was being paused, in order.
-    let mut pending: VecDeque<Received> = VecDeque::new();
-    // The assignment generation that is paused, if any.
-    let mut paused: Option<u64> = None;
+    // Messages received ahead of the slots; fetching pauses while too many wait.
+    let mut waiting = Prefetch::new(config.prefetch);
+    // The partitions paused for it: resumed by name, since librdkafka keeps an application's
+    // pause on a partition through a rebalance that takes it away and gives it back.
+    let mut paused = TopicPartitionList::new();
+    // The assignment generation, read afresh after every wait: a rebalance runs inside `recv`.
+    let generation = || consumer.context().generation.load(Ordering::Acquire);
     loop {
-        // A free slot first: a full pipeline takes no new job (backpressure).
-        let permit = if let Ok(permit) = Arc::clone(&permits).try_acquire_owned() {
-            permit
-        } else {
-            // Full (a store outage keeps every slot busy): pause the assignment and keep
-            // waiting on the consumer, which keeps it in its group — one that stops polling
-            // for `max.poll.interval.ms` is evicted. A pause keeps the position, so on resume
-            // fetching goes on from the last message received.
-            let generation = consumer.context().generation.load(Ordering::Acquire);
-            if paused != Some(generation) {
-                pause(&consumer, true, &metrics);
-                paused = Some(generation);
+        match waiting.flow() {
+            Flow::Pause => paused = pause(&consumer, &metrics, waiting.len()),
+            Flow::Resume => {
+                resume(&consumer, &paused, &metrics);
+                paused = TopicPartitionList::new();
             }
-            tokio::select! {
-                permit = Arc::clone(&permits).acquire_owned() => permit.expect("never closed"),
-                Some(done) = finished.recv() => {
-                    record(&mut tracker, &done, &store_offset);
-                    continue;
+            Flow::Keep => {}
+        }
+        // The consumer is waited on even while paused: one that stops polling for
+        // `max.poll.interval.ms` (a store outage keeps every slot busy) leaves its group.
+        tokio::select! {
+            permit = Arc::clone(&permits).acquire_owned(), if !waiting.is_empty() => {
+                let permit = permit.expect("never closed");
+                let generation = generation();
+                if let Some(received) = waiting.pop(generation) {
+                    jobs.start(generation, received, permit, &mut tracker, &mut running);
                 }
-                message = consumer.recv() => {
-                    match message {
-                        Ok(message) => {
-                            metrics.consumed.inc();
-                            pending.push_back(Received::from(&message));
-                        }
-                        Err(err) => {
-                            metrics.errors.inc();
-                            tracing::warn!(error = %err, "receiving from Kafka failed");
-                        }
+            }
+            Some(done) = finished.recv() => record(&mut tracker, &done, &store_offset),
+            message = consumer.recv() => match message {
+                Ok(message) => {
+                    metrics.consumed.inc();
+                    waiting.push(generation(), Received::from(&message));
+                }
+                Err(err) => {
+                    metrics.errors.inc();
+                    tracing::warn!(error = %err, "receiving from Kafka failed");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                        () = stop.cancelled() => break,
                     }
-                    continue;
                 }
-                () = stop.cancelled() => break,
-            }
-        };
-        if paused.take().is_some() {
-            pause(&consumer, false, &metrics);
-        }
-        if let Some(received) = pending.pop_front() {
-            jobs.start(received, permit, &mut tracker, &mut running);
-            continue;
-        }
-        let message = tokio::select! {
-            message = consumer.recv() => message,
-            Some(done) = finished.recv() => {
-                record(&mut tracker, &done, &store_offset);
-                drop(permit);
-                continue;
-            }
+            },
             () = stop.cancelled() => break,
-        };
-        let message = match message {
-            Ok(message) => message,
-            Err(err) => {
-                metrics.errors.inc();
-                tracing::warn!(error = %err, "receiving from Kafka failed");
-                drop(permit);
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-        };
-        metrics.consumed.inc();
-        let received = Received::from(&message);
-        drop(message);
-        jobs.start(received, permit, &mut tracker, &mut running);
+        }
         while let Some(joined) = running.try_join_next() {
             report_panic(joined, &metrics);
         }
@@ -185,7 +160,6 @@ pub async fn consume(
 
 /// What every job task gets.
 struct Jobs {
-    consumer: Arc<JobConsumer>,
     pipeline: Arc<Pipeline>,
     dead_letters: Arc<DeadLetters>,
     finished: mpsc::UnboundedSender<Finished>,
@@ -196,12 +170,12 @@ impl Jobs {
     /// Starts a received message's job in its slot.
     fn start(
         &self,
+        generation: u64,
         received: Received,
         permit: OwnedSemaphorePermit,
         tracker: &mut OffsetTracker,
         running: &mut JoinSet<()>,
     ) {
-        let generation = self.consumer.context().generation.load(Ordering::Acquire);
         tracker.start(generation, received.partition, received.offset);
         let pipeline = Arc::clone(&self.pipeline);
         let dead_letters = Arc::clone(&self.dead_letters);
@@ -231,21 +205,36 @@ impl Jobs {
     }
 }
 
-/// Pauses or resumes fetching for the whole current assignment.
-fn pause(consumer: &JobConsumer, pause: bool, metrics: &ConsumerMetrics) {
-    let done = consumer.assignment().and_then(|assignment| {
-        if pause {
-            consumer.pause(&assignment)
-        } else {
-            consumer.resume(&assignment)
+/// Pauses fetching for the whole current assignment; returns the partitions paused.
+fn pause(consumer: &JobConsumer, metrics: &ConsumerMetrics, waiting: usize) -> TopicPartitionList {
+    match consumer
+        .assignment()
+        .and_then(|assignment| consumer.pause(&assignment).map(|()| assignment))
+    {
+        Ok(assignment) => {
+            tracing::info!(waiting, "image jobs wait for a free slot: fetching paused");
+            assignment
         }
+        Err(err) => {
+            metrics.errors.inc();
+            tracing::warn!(error = %err, "cannot pause fetching");
+            TopicPartitionList::new()
+        }
+    }
+}
+
+/// Resumes fetching for the partitions paused and for the current assignment (a partition
+/// assigned since then may be one librdkafka still holds paused from before).
+fn resume(consumer: &JobConsumer, paused: &TopicPartitionList, metrics: &ConsumerMetrics) {
+    let done = consumer.resume(paused).and_then(|()| {
+        let assignment = consumer.assignment()?;
+        consumer.resume(&assignment)
     });
     match done {
-        Ok(()) if pause => tracing::info!("every job slot is busy: fetching paused"),
         Ok(()) => tracing::info!("fetching resumed"),
         Err(err) => {
             metrics.errors.inc();
-            tracing::warn!(error = %err, pause, "cannot pause or resume fetching");
+            tracing::warn!(error = %err, "cannot resume fetching");
         }
     }
 }

@@ -62,12 +62,16 @@ impl ConsumerState {
 
 impl ConsumerContext for ConsumerState {
     fn post_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        // Only a change of assignment moves the generation on: messages received under an
+        // older one are dropped unstarted, which is safe only because the new assignment
+        // reads each partition again from its committed offset.
         match rebalance {
             Rebalance::Assign(partitions) => {
+                self.generation.fetch_add(1, Ordering::AcqRel);
                 tracing::info!(partitions = partitions.count(), "Kafka partitions assigned");
             }
             Rebalance::Revoke(partitions) => {
+                self.generation.fetch_add(1, Ordering::AcqRel);
                 self.forget_lag(partitions);
                 tracing::info!(partitions = partitions.count(), "Kafka partitions revoked");
             }
@@ -83,8 +87,13 @@ pub type JobConsumer = StreamConsumer<ConsumerState>;
 
 /// A consumer in the group, subscribed to the job topic. Offsets are committed every second
 /// from what [`super::consume`] stores, and once more on stop. Each assigned partition's lag
-/// goes to `lag`, by partition.
-pub fn consumer(settings: &KafkaSettings, lag: IntGaugeVec) -> Result<JobConsumer, KafkaError> {
+/// goes to `lag`, by partition. librdkafka fetches about `prefetch` messages of a partition
+/// ahead (not its default 100,000): what a pause throws away is fetched again on resume.
+pub fn consumer(
+    settings: &KafkaSettings,
+    prefetch: usize,
+    lag: IntGaugeVec,
+) -> Result<JobConsumer, KafkaError> {
     let consumer: JobConsumer = settings
         .client_config("imagizer")
         .set("group.id", &settings.group)
@@ -107,6 +116,7 @@ pub fn consumer(settings: &KafkaSettings, lag: IntGaugeVec) -> Result<JobConsume
             "fetch.wait.max.ms",
             settings.fetch_wait_max.as_millis().to_string(),
         )
+        .set("queued.min.messages", prefetch.max(1).to_string())
         .set("statistics.interval.ms", STATISTICS_INTERVAL_MS)
         .create_with_context(ConsumerState {
             log: LogContext,
