@@ -71,6 +71,7 @@ S3_KEY_SECRET = ENV["FAULTS_S3_KEY_SECRET"]
 HISTORY_PORT = int(ENV.get("FAULTS_HISTORY_PORT", "18401"))
 FIGALIZE_PORTS = (int(ENV.get("FAULTS_FIGALIZE_PORT", "18402")), int(ENV.get("FAULTS_FIGALIZE_PORT_2", "18412")))
 IMAGIZER_PORT = int(ENV.get("FAULTS_IMAGIZER_PORT", "18403"))
+KAFKA_DEBUG = ENV.get("FAULTS_KAFKA_DEBUG", "cgrp")
 
 DATABASE_URL = f"postgres://postgres@127.0.0.1:{PG_PORT}/postgres"
 # The share of answers that must not be 5xx (or a failed connection).
@@ -271,6 +272,9 @@ class Stack:
         # The broker's object store keeps one object per record batch and lists them to serve
         # a fetch: 100 ms batches keep it to about ten objects a second instead of a hundred.
         producer = {"KAFKA_LINGER_MS": "100"}
+        # librdkafka's account of imagizer's group membership (joins, assignments, heartbeats)
+        # in its log, to tell a stalled group from a stalled fetch.
+        consumer_debug = {"KAFKA_DEBUG": KAFKA_DEBUG, "RUST_LOG": "info,common::kafka=debug"} if KAFKA_DEBUG else {}
         self.history = Process(
             "history", [str(BIN / "history")],
             {**common, "HISTORY_API_PORT": str(HISTORY_PORT), "DATABASE_URL": DATABASE_URL},
@@ -278,7 +282,7 @@ class Stack:
         )
         self.imagizer = Process(
             "imagizer", [str(BIN / "imagizer")],
-            {**common, **kafka, "IMAGIZER_API_PORT": str(IMAGIZER_PORT), "KAFKA_GROUP_ID": "imagizer",
+            {**common, **kafka, **consumer_debug, "IMAGIZER_API_PORT": str(IMAGIZER_PORT), "KAFKA_GROUP_ID": "imagizer",
              "KAFKA_SESSION_TIMEOUT_MS": "6000", "S3_BUCKET": IMAGES_BUCKET,
              "S3_ENDPOINT": f"http://127.0.0.1:{IMAGES_PORT}", "S3_REGION": "garage",
              "S3_ACCESS_KEY": S3_KEY_ID, "S3_SECRET_KEY": S3_KEY_SECRET, "S3_PUBLIC_URL": "/images/"},
@@ -510,6 +514,82 @@ def missing_images(texts: set[str]) -> set[str]:
     return missing
 
 
+def broker_objects(prefix: str) -> list[str]:
+    """The keys under `prefix` in the broker's bucket (moto lists for unsigned requests)."""
+    keys: list[str] = []
+    token = ""
+    while True:
+        query = f"list-type=2&prefix={prefix}" + (f"&continuation-token={token}" if token else "")
+        conn = http.client.HTTPConnection("127.0.0.1", BROKER_STORAGE_PORT, timeout=10)
+        try:
+            conn.request("GET", f"/{BROKER_BUCKET}?{query}")
+            body = conn.getresponse().read().decode()
+        finally:
+            conn.close()
+        keys += re.findall(r"<Key>([^<]+)</Key>", body)
+        found = re.search(r"<NextContinuationToken>([^<]+)</NextContinuationToken>", body)
+        if not found:
+            return keys
+        token = found.group(1)
+
+
+def broker_object(key: str) -> str:
+    """An object of the broker's bucket (moto answers GETs only when signed: curl signs)."""
+    got = subprocess.run(
+        ["curl", "-sS", "--fail", "--max-time", "10", "--aws-sigv4", "aws:amz:us-east-1:s3",
+         "--user", f"{S3_KEY_ID}:{S3_KEY_SECRET}", f"http://127.0.0.1:{BROKER_STORAGE_PORT}/{BROKER_BUCKET}/{key}"],
+        capture_output=True, text=True, check=False)
+    return got.stdout if got.returncode == 0 else f"({got.stderr.strip()})"
+
+
+def offsets_never_done() -> str:
+    """Per partition, the offsets between the first and last job imagizer finished (by every
+    process's log, with librdkafka's offsets) that it never finished: the jobs it skipped."""
+    done: dict[int, set[int]] = {}
+    for path in STATE.glob("imagizer.*.log"):
+        for line in path.read_text(errors="replace").splitlines():
+            if '"image job done"' not in line:
+                continue
+            span = json.loads(line).get("span", {})
+            done.setdefault(span["partition"], set()).add(span["offset"])
+    gaps = []
+    for partition, offsets in sorted(done.items()):
+        never = [o for o in range(min(offsets), max(offsets) + 1) if o not in offsets]
+        gaps.append(f"p{partition}: {len(never)} {never[:10]}")
+    return ", ".join(gaps)
+
+
+def broker_snapshot(name: str) -> str:
+    """What the broker keeps of the job topic and imagizer's group, per partition: the high
+    watermark, the record batches stored, the group's committed offset. Written beside the logs
+    (broker-<scenario>.txt) when a scenario misses PNGs; returns a one-line summary."""
+    lines: list[str] = []
+    summary: list[str] = []
+    try:
+        keys = broker_objects("clusters/")
+        topic = [k for k in keys if "/topics/figalized/partitions/" in k]
+        for partition in sorted({k.split("/partitions/")[1].split("/")[0] for k in topic}):
+            base = f"/topics/figalized/partitions/{partition}/"
+            batches = sorted(int(k.rsplit("/", 1)[1].split(".")[0]) for k in topic
+                             if base + "records/" in k)
+            watermark = broker_object(next(k for k in topic if k.endswith(base + "watermark.json")))
+            committed = [k for k in keys if k.endswith(f"/offsets/figalized/partitions/{partition}.json")]
+            offset = broker_object(committed[0]) if committed else "(none)"
+            lines.append(f"partition {partition}: watermark {watermark}; committed {offset}; "
+                         f"{len(batches)} batches, first {batches[:1]}, last {batches[-5:]}")
+            summary.append(f"p{int(partition)}: {len(batches)} batches to {batches[-1:]}, "
+                           f"watermark {watermark.strip()}, committed {offset.strip()[:60]}")
+        for key in keys:
+            if "/groups/consumers/" in key and "/offsets/" not in key:
+                lines.append(f"{key}: {broker_object(key)}")
+    except (OSError, http.client.HTTPException, StopIteration, ValueError) as err:
+        lines.append(f"cannot read the broker's bucket: {err}")
+        summary.append(lines[-1])
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    (STATE / f"broker-{slug}.txt").write_text("\n".join(lines) + "\n")
+    return "; ".join(summary)
+
+
 @dataclass
 class Outcome:
     name: str
@@ -595,6 +675,8 @@ def settle_and_count(stack: Stack, outcome: Outcome, answers: list[Answer]) -> N
     if missing_texts:
         keys = sorted(image_key(text) for text in missing_texts)
         outcome.notes.append(f"no PNG for the keys {', '.join(keys[:10])}{' …' if len(keys) > 10 else ''}")
+        outcome.notes.append(f"the broker: {broker_snapshot(outcome.name)}")
+        outcome.notes.append(f"offsets imagizer never finished: {offsets_never_done()}")
     unanswered = {a.phrase for a in answers if a.status != 200}
     stored_anyway = sum(1 for p in unanswered if p in rows)
     if stored_anyway:

@@ -41,8 +41,6 @@ cargo --version
 ./ci/coverage.sh
 ./ci/stack-tests.sh
 ./ci/contract.sh
-# Scenario 3 (the broker stopped and restarted) is left out until the broker's restart is
-# lossless: see docs/reliability.md. `./ci/faults.sh` alone runs all six.
-FAULTS_SCENARIOS=1,2,4,5,6 ./ci/faults.sh
+./ci/faults.sh
 
 step "All checks passed"
