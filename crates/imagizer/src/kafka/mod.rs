@@ -100,12 +100,25 @@ pub async fn consume(
     let mut paused = TopicPartitionList::new();
     // The assignment generation, read afresh after every wait: a rebalance runs inside `recv`.
     let generation = || consumer.context().generation.load(Ordering::Acquire);
+    // The generation whose assignment is paused, while fetching is paused.
+    let mut paused_in: Option<u64> = None;
     loop {
         match waiting.flow() {
-            Flow::Pause => paused = pause(&consumer, &metrics, waiting.len()),
+            Flow::Pause => {
+                paused = pause(&consumer, &metrics, waiting.len());
+                paused_in = Some(generation());
+            }
             Flow::Resume => {
                 resume(&consumer, &paused, &metrics);
                 paused = TopicPartitionList::new();
+                paused_in = None;
+            }
+            // A rebalance while paused may bring partitions that are not paused yet.
+            Flow::Keep if paused_in.is_some_and(|paused_in| paused_in != generation()) => {
+                for element in pause(&consumer, &metrics, waiting.len()).elements() {
+                    paused.add_partition(element.topic(), element.partition());
+                }
+                paused_in = Some(generation());
             }
             Flow::Keep => {}
         }
@@ -119,7 +132,7 @@ pub async fn consume(
                     jobs.start(generation, received, permit, &mut tracker, &mut running);
                 }
             }
-            Some(done) = finished.recv() => record(&mut tracker, &done, &store_offset),
+            Some(done) = finished.recv() => record(&mut tracker, &done, generation(), &store_offset),
             message = consumer.recv() => match message {
                 Ok(message) => {
                     metrics.consumed.inc();
@@ -147,7 +160,7 @@ pub async fn consume(
         report_panic(joined, &metrics);
     }
     while let Some(done) = finished.recv().await {
-        record(&mut tracker, &done, &store_offset);
+        record(&mut tracker, &done, generation(), &store_offset);
     }
     match consumer.commit_consumer_state(CommitMode::Sync) {
         Ok(()) => tracing::info!("Kafka offsets committed"),
@@ -226,11 +239,12 @@ fn pause(consumer: &JobConsumer, metrics: &ConsumerMetrics, waiting: usize) -> T
 /// Resumes fetching for the partitions paused and for the current assignment (a partition
 /// assigned since then may be one librdkafka still holds paused from before).
 fn resume(consumer: &JobConsumer, paused: &TopicPartitionList, metrics: &ConsumerMetrics) {
-    let done = consumer.resume(paused).and_then(|()| {
-        let assignment = consumer.assignment()?;
-        consumer.resume(&assignment)
-    });
-    match done {
+    // Both are tried: one failing must not leave the other paused.
+    let by_name = consumer.resume(paused);
+    let assigned = consumer
+        .assignment()
+        .and_then(|assignment| consumer.resume(&assignment));
+    match by_name.and(assigned) {
         Ok(()) => tracing::info!("fetching resumed"),
         Err(err) => {
             metrics.errors.inc();
@@ -250,9 +264,13 @@ fn report_panic(joined: Result<(), tokio::task::JoinError>, metrics: &ConsumerMe
 
 /// Stores the partition's new commit point when a job is done. An abandoned job stays
 /// "running" in the tracker, which keeps its partition's commit below it until the process
-/// ends: it is done again after a restart.
-fn record(tracker: &mut OffsetTracker, done: &Finished, store: &impl Fn(i32, i64)) {
+/// ends: it is done again after a restart. A job of an assignment that has changed since
+/// (`current` is the consumer's generation now) stores nothing, even before any job of the new
+/// one has started: its partition may have been read further elsewhere meanwhile, and its
+/// commit must not move back.
+fn record(tracker: &mut OffsetTracker, done: &Finished, current: u64, store: &impl Fn(i32, i64)) {
     if done.done
+        && done.generation == current
         && let Some(offset) = tracker.finish(done.generation, done.partition, done.offset)
     {
         store(done.partition, offset);
@@ -312,5 +330,53 @@ async fn handle(
                 .await
         }
         Outcome::Abandoned => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    fn finished(generation: u64, offset: i64) -> Finished {
+        Finished {
+            generation,
+            partition: 0,
+            offset,
+            done: true,
+        }
+    }
+
+    #[test]
+    fn a_job_of_a_changed_assignment_stores_nothing_before_the_new_one_starts_a_job() {
+        let stored = RefCell::new(Vec::new());
+        let store = |partition: i32, offset: i64| stored.borrow_mut().push((partition, offset));
+        let mut tracker = OffsetTracker::default();
+        tracker.start(1, 0, 10);
+        tracker.start(1, 0, 11);
+        record(&mut tracker, &finished(1, 10), 1, &store);
+        assert_eq!(*stored.borrow(), vec![(0, 11)], "11 still runs");
+        // Revoked and assigned again (generation 3) while 11 ran; nothing new started yet.
+        record(&mut tracker, &finished(1, 11), 3, &store);
+        assert_eq!(
+            *stored.borrow(),
+            vec![(0, 11)],
+            "no store for an older assignment"
+        );
+    }
+
+    #[test]
+    fn an_abandoned_job_stores_nothing() {
+        let stored = RefCell::new(Vec::new());
+        let store = |partition: i32, offset: i64| stored.borrow_mut().push((partition, offset));
+        let mut tracker = OffsetTracker::default();
+        tracker.start(1, 0, 5);
+        let abandoned = Finished {
+            done: false,
+            ..finished(1, 5)
+        };
+        record(&mut tracker, &abandoned, 1, &store);
+        assert!(stored.borrow().is_empty());
     }
 }

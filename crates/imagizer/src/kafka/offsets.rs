@@ -5,9 +5,11 @@ use std::collections::{BTreeSet, HashMap};
 /// Offsets in flight per partition, to find how far each one is done.
 ///
 /// Offsets belong to an assignment: after a rebalance the consumer reads again from the
-/// group's committed offsets, so the tracker starts afresh, and jobs of an older assignment
-/// store nothing when they finish (their messages are read again; a repeat is skipped as
-/// already stored). Without this, a late finish could move a partition's commit backwards.
+/// group's committed offsets, so the tracker starts afresh with the first job of the new
+/// assignment, and jobs of an older assignment store nothing when they finish (their messages
+/// are read again; a repeat is skipped as already stored). Without this, a late finish could
+/// move a partition's commit backwards. Between a rebalance and that first job, the consume
+/// loop keeps older jobs from storing by the consumer's own generation.
 #[derive(Debug, Default)]
 pub struct OffsetTracker {
     generation: u64,

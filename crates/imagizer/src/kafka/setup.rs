@@ -97,6 +97,11 @@ pub fn consumer(
     let consumer: JobConsumer = settings
         .client_config("imagizer")
         .set("group.id", &settings.group)
+        // An eager protocol: every rebalance revokes the whole assignment, and the consumer
+        // reads each partition again from its committed offset. The consume loop relies on
+        // it when it drops unstarted messages of an older assignment; an incremental one
+        // (cooperative-sticky) would keep partitions whose dropped messages are not read again.
+        .set("partition.assignment.strategy", "range")
         .set(
             "session.timeout.ms",
             settings.session_timeout.as_millis().to_string(),
