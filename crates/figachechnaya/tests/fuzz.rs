@@ -41,7 +41,13 @@ fn site() -> &'static Site {
         Site {
             runtime,
             base,
-            client: reqwest::Client::new(),
+            // A connection per case: a case the site answers before reading its whole body
+            // (413, 415) ends its connection, and a pooled client could send the next case
+            // on it before noticing, failing with IncompleteMessage for no fault of the site.
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap(),
             _data: data,
         }
     })
