@@ -136,10 +136,54 @@ pub fn image_key(text: &str) -> String {
 }
 
 /// Where figalize sends jobs: Kafka, or the in-process queue of the one-process site.
-/// Publishing never waits: a sink buffers, and counts what it has to drop.
+/// Publishing never waits: a sink that has no room now gives the job back.
 pub trait JobSink: Send + Sync + 'static {
-    /// Hands a job over.
-    fn publish(&self, job: ImageJob);
+    /// Hands a job over. The sink settles `receipt` once it holds the job for good: the broker
+    /// has acknowledged it, or the in-process renderer has finished it.
+    fn publish(&self, job: ImageJob, receipt: Receipt) -> Result<(), Refused>;
+}
+
+/// A job the sink could not take now, given back with its receipt to be offered again.
+#[derive(Debug)]
+pub struct Refused {
+    /// The job.
+    pub job: ImageJob,
+    /// Its receipt, not settled.
+    pub receipt: Receipt,
+}
+
+/// What a sink settles once it holds a job for good. A receipt dropped unsettled settles
+/// nothing: the job's publisher still owes it (figalize's journal replays it at its next
+/// start).
+pub struct Receipt(Option<Box<dyn FnOnce() + Send + Sync>>);
+
+impl Receipt {
+    /// A receipt that runs `settle` when settled.
+    pub fn new(settle: impl FnOnce() + Send + Sync + 'static) -> Self {
+        Self(Some(Box::new(settle)))
+    }
+
+    /// A receipt no one waits on.
+    pub fn none() -> Self {
+        Self(None)
+    }
+
+    /// The job is held for good.
+    pub fn settle(mut self) {
+        if let Some(settle) = self.0.take() {
+            settle();
+        }
+    }
+}
+
+impl std::fmt::Debug for Receipt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Receipt"
+        } else {
+            "Receipt(none)"
+        })
+    }
 }
 
 #[cfg(test)]

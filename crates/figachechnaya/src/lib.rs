@@ -69,7 +69,7 @@ pub async fn build(env: &Env) -> anyhow::Result<Server> {
             figalize::kafka_jobs(&process, kafka, config.figalize.producer)?,
             imagizer::JobSource::Kafka(kafka.clone()),
         ),
-        None => imagizer::local_queue(&config.imagizer, &process),
+        None => imagizer::local_queue(&config.imagizer),
     };
     let imagizer = imagizer::service(&process, &config.imagizer, source)?;
     let figalize = figalize::service(&process, &config.figalize, to_history, jobs)?;

@@ -1,7 +1,10 @@
 //! The one-process binary, started as a newcomer starts it.
 
-use common::testing::{TempDir, failed_start, start_binary};
+use std::sync::{Arc, Mutex};
+
+use common::testing::{TempDir, failed_start, start_binary, wait_until};
 use serde_json::{Value, json};
+use sqlx::Connection;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_figachechnaya");
 
@@ -167,6 +170,115 @@ async fn the_page_is_served_at_the_root_with_its_security_headers_and_revalidate
 
     let status = site.terminate();
     assert!(status.success(), "exit status {status}");
+}
+
+#[tokio::test]
+async fn a_site_killed_under_load_keeps_every_figalization_it_answered_once_started_again() {
+    let data = TempDir::new();
+    let data_dir = data.path().to_str().unwrap();
+    let site = start_binary(BINARY, &[("PORT", "0"), ("DATA_DIR", data_dir)]);
+    let base = format!("http://{}", site.addr);
+    // Eight clients figalize distinct phrases until the process is gone.
+    let answered = Arc::new(Mutex::new(Vec::new()));
+    let clients: Vec<_> = (0..8)
+        .map(|client| {
+            let (base, answered) = (base.clone(), Arc::clone(&answered));
+            tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                for n in 0.. {
+                    let phrase = format!("велосипед {}", russian_letters(client * 100_000 + n));
+                    let Ok(response) = http
+                        .post(format!("{base}/api/figalize/"))
+                        .json(&json!({"schema_id": 0, "phrase": phrase}))
+                        .send()
+                        .await
+                    else {
+                        return;
+                    };
+                    if response.status() != 200 {
+                        continue;
+                    }
+                    let Ok(answer) = response.json::<Value>().await else {
+                        return;
+                    };
+                    let figalized = answer["data"].as_str().unwrap().to_owned();
+                    answered.lock().unwrap().push(figalized);
+                }
+            })
+        })
+        .collect();
+    wait_until("200 figalizations answered", || {
+        answered.lock().unwrap().len() >= 200
+    })
+    .await;
+    site.kill();
+    for client in clients {
+        client.await.unwrap();
+    }
+    let answered = answered.lock().unwrap().clone();
+
+    let site = start_binary(BINARY, &[("PORT", "0"), ("DATA_DIR", data_dir)]);
+    assert!(
+        site.metric("figachechnaya_figalize_journal_replayed_total")
+            .await
+            > 0,
+        "the journal was replayed"
+    );
+    // Every answered figalization has its row, once. A few more rows may be there: requests
+    // on disk whose answers the kill cut off.
+    let database = format!(
+        "sqlite://{}?mode=ro",
+        data.path().join("history.sqlite3").display()
+    );
+    common::testing::wait_until_async("a history row for every answer", || async {
+        let stored = stored_figalized(&database).await;
+        answered.iter().all(|text| stored.contains(text))
+    })
+    .await;
+    let mut ids: Vec<String> = sqlx::query_scalar("select append_id from history")
+        .fetch_all(&mut sqlx::SqliteConnection::connect(&database).await.unwrap())
+        .await
+        .unwrap();
+    let rows = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), rows, "no figalization is stored twice");
+    let images = data.path().join("images");
+    // Rendering takes a while in a debug build: a deadline of its own.
+    common::testing::wait_until_async_within(
+        "a PNG for every answer",
+        std::time::Duration::from_mins(3),
+        || async {
+            answered.iter().all(|text| {
+                images
+                    .join(format!("{}.png", common::image_job::image_key(text)))
+                    .is_file()
+            })
+        },
+    )
+    .await;
+    let status = site.terminate();
+    assert!(status.success(), "exit status {status}");
+}
+
+/// The figalized texts in the site's history.
+async fn stored_figalized(database: &str) -> std::collections::HashSet<String> {
+    let mut connection = sqlx::SqliteConnection::connect(database).await.unwrap();
+    sqlx::query_scalar("select figalized from history")
+        .fetch_all(&mut connection)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+/// A number's digits as Russian letters, so that each phrase is distinct and Russian.
+fn russian_letters(n: usize) -> String {
+    const DIGITS: [char; 10] = ['а', 'б', 'в', 'г', 'д', 'е', 'ж', 'з', 'и', 'к'];
+    n.to_string()
+        .bytes()
+        .map(|d| DIGITS[usize::from(d - b'0')])
+        .collect()
 }
 
 #[test]

@@ -14,11 +14,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use common::image_job::{ImageJob, JobSink};
 use common::phrase::{Phrase, PhraseError};
 use common::{ApiError, ErrorBody, Json};
 
-use crate::outbox::{Append, Outbox};
+use crate::journal::{AppendError, Entry, Journal};
+use crate::outbox::Outbox;
 use crate::scheme::Schemes;
 use crate::transform::figalize;
 
@@ -29,7 +29,7 @@ pub struct AppState {
     /// `GET /api/getschemas/` never changes while the process runs: rendered once.
     scheme_names: Bytes,
     outbox: Arc<Outbox>,
-    jobs: Arc<dyn JobSink>,
+    journal: Arc<Journal>,
     metrics: FigalizeMetrics,
 }
 
@@ -38,7 +38,7 @@ impl AppState {
     pub fn new(
         schemes: Schemes,
         outbox: Arc<Outbox>,
-        jobs: Arc<dyn JobSink>,
+        journal: Arc<Journal>,
         registry: &prometheus::Registry,
     ) -> Self {
         let scheme_names = Bytes::from(render_scheme_names(&schemes));
@@ -47,7 +47,7 @@ impl AppState {
             schemes: Arc::new(schemes),
             scheme_names,
             outbox,
-            jobs,
+            journal,
             metrics,
         }
     }
@@ -129,7 +129,7 @@ pub struct FigalizeResponse {
         (status = 413, description = "Body over the size limit", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 422, description = "JSON of the wrong shape (missing field, wrong type)", body = ErrorBody),
-        (status = 503, description = "Too busy: history is behind and the outbox is full; retry after `Retry-After`", body = ErrorBody),
+        (status = 503, description = "Too busy: what was accepted before waits for history or the broker and fills the outbox or the journal, or the journal cannot be written; retry after `Retry-After`", body = ErrorBody),
     )
 )]
 async fn figalize_phrase(
@@ -154,24 +154,35 @@ async fn figalize_phrase(
         ApiError::bad_request(err.code(), err.to_string())
     })?;
     let figalized = figalize(&phrase, scheme);
-    // Off the request path: the outbox delivers the entry to history in the background, and
-    // the image job is queued for the renderer. A full outbox refuses the entry: the request
-    // is answered 503 before anything of it is accepted, so nothing accepted is lost.
+    // Accepted only once it is on disk: the journal hands the entry to the outbox for history
+    // and the image job to its queue, and keeps both until they are settled, whatever happens
+    // to this process. When too much waits, the figalization is refused (503) before anything
+    // of it is accepted.
     state
         .outbox
-        .push(Append {
+        .admit()
+        .map_err(|_| ApiError::Busy("History is behind; try again in a moment"))?;
+    state
+        .journal
+        .append(Entry {
             id: uuid::Uuid::new_v4().to_string(),
             original: phrase.into_string(),
             figalized: figalized.clone(),
             request_id: common::request_id::current().map(|id| id.as_str().to_owned()),
         })
-        .map_err(|_| ApiError::Busy("History is behind; try again in a moment"))?;
+        .await
+        .map_err(|err| match err {
+            AppendError::Full => ApiError::Busy("Too much is waiting; try again in a moment"),
+            // Logged by the journal, once per failed write.
+            AppendError::Failed(_) => {
+                ApiError::Busy("The figalization cannot be kept now; try again in a moment")
+            }
+        })?;
     state
         .metrics
         .figalizations
         .with_label_values(&[&request.schema_id.0.to_string()])
         .inc();
-    state.jobs.publish(ImageJob::for_text(figalized.clone()));
     Ok(Json(FigalizeResponse { data: figalized }))
 }
 

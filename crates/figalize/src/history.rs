@@ -74,10 +74,14 @@ struct AppendBody<'a> {
 impl<'a> AppendBody<'a> {
     fn of(append: &'a Append, with_request_id: bool) -> Self {
         Self {
-            id: &append.id,
-            original: &append.original,
-            figalized: &append.figalized,
-            request_id: append.request_id.as_deref().filter(|_| with_request_id),
+            id: &append.entry.id,
+            original: &append.entry.original,
+            figalized: &append.entry.figalized,
+            request_id: append
+                .entry
+                .request_id
+                .as_deref()
+                .filter(|_| with_request_id),
         }
     }
 }
@@ -124,7 +128,7 @@ impl HistoryClient {
         let body =
             serde_json::to_vec(&AppendBody::of(append, false)).expect("an append serialises");
         match self
-            .post(Route::One, body, append.request_id.as_deref(), 0)
+            .post(Route::One, body, append.entry.request_id.as_deref(), 0)
             .await
         {
             Ok((status, _)) => classify(status),
@@ -278,15 +282,19 @@ fn classify(status: StatusCode) -> Delivery {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::{Entry, Ticket};
     use common::append_batch::{BatchEntry, BatchRequest};
 
     #[test]
     fn the_borrowed_batch_body_is_what_history_reads() {
         let append = |n: u8, request_id: Option<&str>| Append {
-            id: format!("id-{n}"),
-            original: "велосипед".into(),
-            figalized: "Фигосипед".into(),
-            request_id: request_id.map(str::to_owned),
+            entry: Entry {
+                id: format!("id-{n}"),
+                original: "велосипед".into(),
+                figalized: "Фигосипед".into(),
+                request_id: request_id.map(str::to_owned),
+            },
+            ticket: Ticket::of_segment(1),
         };
         let batch = [append(1, Some("req-1")), append(2, None)];
         let body = BatchBody {
@@ -299,10 +307,10 @@ mod tests {
             batch
                 .iter()
                 .map(|a| BatchEntry {
-                    id: a.id.clone(),
-                    original: a.original.clone(),
-                    figalized: a.figalized.clone(),
-                    request_id: a.request_id.clone(),
+                    id: a.entry.id.clone(),
+                    original: a.entry.original.clone(),
+                    figalized: a.entry.figalized.clone(),
+                    request_id: a.entry.request_id.clone(),
                 })
                 .collect::<Vec<_>>()
         );

@@ -1,15 +1,15 @@
 //! Publishing image jobs to Kafka.
 //!
-//! The request never waits: [`KafkaJobs::publish`] hands the job to librdkafka's queue and
+//! Publishing never waits: [`KafkaJobs::publish`] hands the job to librdkafka's queue and
 //! returns. While the broker is away, jobs wait in that queue (bounded by
-//! `KAFKA_BUFFER_MESSAGES`) and go out when it returns — messages never expire. Only a full
-//! queue drops a job, counted and logged. The producer is idempotent: librdkafka's retries
-//! never duplicate or reorder a partition's messages.
+//! `KAFKA_BUFFER_MESSAGES`) and go out when it returns — messages never expire. A full queue
+//! gives the job back, to be offered again ([`crate::handoff`]); a job's receipt is settled when
+//! the broker acknowledges it, so figalize's journal keeps the job until then.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::image_job::{ImageJob, JobSink, REQUEST_ID_HEADER};
+use common::image_job::{ImageJob, JobSink, REQUEST_ID_HEADER, Receipt, Refused};
 use common::kafka::{KafkaSettings, LogContext};
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Registry};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -33,9 +33,9 @@ impl JobMetrics {
         let dropped = common::metrics::labelled_counter(
             registry,
             "figachechnaya_figalize_image_jobs_dropped_total",
-            "Image jobs given up on: `overflow` (buffer full), `error` (refused for good)",
+            "Image jobs given up on: `error` (refused for good)",
             "reason",
-            ["overflow", "error"],
+            ["error"],
         );
         Self {
             published: counter(
@@ -76,14 +76,15 @@ impl ClientContext for DeliveryReport {
 }
 
 impl ProducerContext for DeliveryReport {
-    type DeliveryOpaque = ();
+    type DeliveryOpaque = Box<Receipt>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, (): ()) {
+    fn delivery(&self, result: &DeliveryResult<'_>, receipt: Box<Receipt>) {
         self.metrics.buffered.dec();
         match result {
             Ok(_) => self.metrics.delivered.inc(),
             Err((err, message)) => {
-                // Messages never time out, so this is a job the broker refused for good.
+                // Messages never time out, so this is a job the broker refused for good:
+                // retrying cannot help, and keeping it would hold the journal forever.
                 self.metrics.errors.inc();
                 self.metrics.dropped.with_label_values(&["error"]).inc();
                 tracing::error!(
@@ -93,6 +94,7 @@ impl ProducerContext for DeliveryReport {
                 );
             }
         }
+        receipt.settle();
     }
 }
 
@@ -154,7 +156,7 @@ impl KafkaJobs {
 }
 
 impl JobSink for KafkaJobs {
-    fn publish(&self, job: ImageJob) {
+    fn publish(&self, job: ImageJob, receipt: Receipt) -> Result<(), Refused> {
         let key = job.key();
         let value = job.encode();
         let mut headers = OwnedHeaders::new().insert(Header {
@@ -167,7 +169,7 @@ impl JobSink for KafkaJobs {
                 value: Some(id),
             });
         }
-        let record = BaseRecord::to(&self.topic)
+        let record = BaseRecord::with_opaque_to(&self.topic, Box::new(receipt))
             .key(&key)
             .payload(&value)
             .headers(headers);
@@ -175,21 +177,26 @@ impl JobSink for KafkaJobs {
             Ok(()) => {
                 self.metrics.published.inc();
                 self.metrics.buffered.inc();
+                Ok(())
             }
-            Err((err, _)) => {
-                let reason = if let KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) = err
-                {
-                    "overflow"
-                } else {
-                    self.metrics.errors.inc();
-                    "error"
-                };
-                self.metrics.dropped.with_label_values(&[reason]).inc();
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), record)) => {
+                Err(Refused {
+                    job,
+                    receipt: *record.delivery_opaque,
+                })
+            }
+            Err((err, record)) => {
+                // Anything else is a job librdkafka can never send (it checks sizes and
+                // topics locally): given up, counted and logged.
+                self.metrics.errors.inc();
+                self.metrics.dropped.with_label_values(&["error"]).inc();
                 tracing::error!(
                     error = %err,
                     request_id = job.request_id.as_deref().unwrap_or("-"),
                     "image job dropped"
                 );
+                record.delivery_opaque.settle();
+                Ok(())
             }
         }
     }

@@ -5,8 +5,10 @@
 //! ([`build`]) or beside the other services in the one-process site.
 
 pub mod api;
+pub mod handoff;
 pub mod history;
 pub mod jobs;
+pub mod journal;
 pub mod outbox;
 pub mod scheme;
 pub mod transform;
@@ -19,13 +21,15 @@ use anyhow::Context;
 use common::app::{Process, ServiceRoutes};
 use common::append_batch::MAX_ENTRIES;
 use common::config::{ConfigError, Env};
-use common::image_job::JobSink;
+use common::image_job::{ImageJob, JobSink, Receipt};
 use common::kafka::KafkaSettings;
 use common::server::Server;
 
+use crate::handoff::ImageHandoff;
 use crate::history::HistoryClient;
 use crate::jobs::{KafkaJobs, ProducerSettings};
-use crate::outbox::{DeliveryConfig, Outbox, OutboxMetrics};
+use crate::journal::{Journal, JournalConfig, JournalMetrics};
+use crate::outbox::{Append, DeliveryConfig, Outbox, OutboxMetrics};
 use crate::scheme::Schemes;
 
 /// This binary: `figalize` in logs, its port in `FIGALIZE_API_PORT` (8002 by default).
@@ -64,7 +68,14 @@ pub struct Settings {
     pub outbox_max_backoff: Duration,
     /// How image jobs are produced to Kafka (when they go to Kafka).
     pub producer: ProducerSettings,
+    /// `JOURNAL_DIR` (else `$DATA_DIR/journal`) and `JOURNAL_MAX_BYTES`: where accepted
+    /// figalizations are kept until history and the broker have them.
+    pub journal: JournalConfig,
 }
+
+/// The smallest `JOURNAL_MAX_BYTES`: a few segments, so that one can be written while older
+/// ones wait to settle.
+const MIN_JOURNAL_BYTES: u64 = 4 * journal::SEGMENT_BYTES;
 
 impl Settings {
     /// Reads the settings from the environment.
@@ -103,7 +114,19 @@ impl Settings {
                 format!("at most {MAX_ENTRIES}"),
             ));
         }
+        let data_dir: PathBuf = env.or("DATA_DIR", PathBuf::from("./data"))?;
+        let journal_max_bytes = env.positive("JOURNAL_MAX_BYTES", 64 * 1024 * 1024)? as u64;
+        if journal_max_bytes < MIN_JOURNAL_BYTES {
+            return Err(ConfigError::new(
+                "JOURNAL_MAX_BYTES",
+                format!("at least {MIN_JOURNAL_BYTES} (4 MiB)"),
+            ));
+        }
         Ok(Self {
+            journal: JournalConfig {
+                dir: env.or("JOURNAL_DIR", data_dir.join("journal"))?,
+                max_bytes: journal_max_bytes,
+            },
             schemes_file,
             history_append_url,
             history_batch_url,
@@ -143,10 +166,35 @@ pub fn service(
             .map_or_else(|| "built-in".to_owned(), |p| p.display().to_string()),
         "schemes loaded"
     );
+    let (journal, recovered) =
+        Journal::open(&settings.journal, JournalMetrics::new(&process.registry))?;
     let outbox = Arc::new(Outbox::new(
         settings.outbox_capacity,
+        Arc::clone(&journal),
         OutboxMetrics::new(&process.registry),
     ));
+    let images = Arc::new(ImageHandoff::new(jobs, &process.registry));
+    let dispatch = {
+        let (journal, outbox, images) = (
+            Arc::clone(&journal),
+            Arc::clone(&outbox),
+            Arc::clone(&images),
+        );
+        move |ticket, entries: Vec<journal::Entry>| {
+            for entry in &entries {
+                let settle = Arc::clone(&journal);
+                images.publish(
+                    ImageJob {
+                        text: entry.figalized.clone(),
+                        request_id: entry.request_id.clone(),
+                    },
+                    Receipt::new(move || settle.settle(ticket)),
+                );
+            }
+            outbox.push(entries.into_iter().map(|entry| Append { entry, ticket }));
+        }
+    };
+    journal.start(recovered, dispatch)?;
     process.spawn(outbox::deliver(
         Arc::clone(&outbox),
         history,
@@ -159,7 +207,15 @@ pub fn service(
         },
         process.drained(),
     ));
-    let state = api::AppState::new(schemes, outbox, jobs, &process.registry);
+    process.spawn(images.redeliver(process.drained()));
+    let closing = Arc::clone(&journal);
+    let drained = process.drained();
+    process.spawn(async move {
+        drained.cancelled().await;
+        closing.settled().await;
+        closing.close();
+    });
+    let state = api::AppState::new(schemes, outbox, journal, &process.registry);
     Ok(ServiceRoutes::new(
         "figalize",
         "Turns Russian words and phrases into their «офигаченные» forms.",

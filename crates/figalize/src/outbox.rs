@@ -1,10 +1,11 @@
 //! The outbox: every figalization's history entry waits here until history has committed it.
 //!
-//! Pushing is a short, non-blocking step of the request; a background task delivers what waits
-//! in batches (one request carries up to 256 entries, a few go at once), retries with
-//! exponential backoff and jitter while history (or its database) is down, and keeps going until
-//! the outbox is empty. A full outbox refuses new entries, so the request is answered 503 and
-//! nothing it accepted is ever dropped; only an entry history rejects as invalid is given up.
+//! The journal pushes each entry once it is on disk; a background task delivers what waits in
+//! batches (one request carries up to 256 entries, a few go at once), retries with exponential
+//! backoff and jitter while history (or its database) is down, and keeps going until the
+//! outbox is empty. An entry history has committed settles its half of the journal's record.
+//! A full outbox admits no new figalization, so the request is answered 503 and nothing
+//! accepted is ever dropped; only an entry history rejects as invalid is given up.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,18 +19,15 @@ use tokio_util::sync::CancellationToken;
 use common::append_batch;
 
 use crate::history::{BatchDelivery, Delivery, HistoryClient};
+use crate::journal::{Entry, Journal, Ticket};
 
-/// One history entry to deliver.
+/// One history entry to deliver, and the journal record it settles.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Append {
-    /// Idempotency key: a retried delivery is stored once.
-    pub id: String,
-    /// The phrase as typed (normalised).
-    pub original: String,
-    /// The transformed phrase.
-    pub figalized: String,
-    /// The request that produced it, for following it in the logs.
-    pub request_id: Option<String>,
+    /// The entry; its id makes a retried delivery stored once.
+    pub entry: Entry,
+    /// Its record in the journal.
+    pub ticket: Ticket,
 }
 
 /// The outbox's metrics.
@@ -92,6 +90,7 @@ impl OutboxMetrics {
 pub struct Outbox {
     queue: Mutex<VecDeque<Append>>,
     capacity: usize,
+    journal: Arc<Journal>,
     /// Whether the last push was refused: the transitions are logged, not every refusal.
     full: AtomicBool,
     wake: Notify,
@@ -110,15 +109,16 @@ impl Drop for Outbox {
         if left > 0 {
             tracing::error!(
                 undelivered = left,
-                "exiting with history entries never delivered"
+                "exiting with history entries not delivered: the journal keeps them for the next start"
             );
         }
     }
 }
 
 impl Outbox {
-    /// An empty outbox holding at most `capacity` entries.
-    pub fn new(capacity: usize, metrics: OutboxMetrics) -> Self {
+    /// An empty outbox holding at most `capacity` entries, settling delivered ones in
+    /// `journal`.
+    pub fn new(capacity: usize, journal: Arc<Journal>, metrics: OutboxMetrics) -> Self {
         let capacity = capacity.max(1);
         metrics
             .capacity
@@ -126,18 +126,17 @@ impl Outbox {
         Self {
             queue: Mutex::new(VecDeque::new()),
             capacity,
+            journal,
             full: AtomicBool::new(false),
             wake: Notify::new(),
             metrics,
         }
     }
 
-    /// Queues an entry, or refuses it when the outbox is full (counted; the change between
-    /// taking and refusing is logged).
-    pub fn push(&self, append: Append) -> Result<(), OutboxFull> {
-        let mut queue = self.queue.lock().expect("outbox lock");
-        if queue.len() >= self.capacity {
-            drop(queue);
+    /// Whether a new figalization may be accepted: refused (counted; the change between taking
+    /// and refusing is logged) while the outbox holds its capacity.
+    pub fn admit(&self) -> Result<(), OutboxFull> {
+        if self.len() >= self.capacity {
             self.metrics.refused.inc();
             if !self.full.swap(true, Ordering::Relaxed) {
                 tracing::error!(
@@ -147,15 +146,23 @@ impl Outbox {
             }
             return Err(OutboxFull);
         }
-        queue.push_back(append);
-        self.metrics.depth.set(gauge_value(queue.len()));
-        drop(queue);
-        self.metrics.queued.inc();
         if self.full.swap(false, Ordering::Relaxed) {
             tracing::info!("history outbox has room again: figalizations are taken");
         }
-        self.wake.notify_one();
         Ok(())
+    }
+
+    /// Queues the entries of accepted figalizations. They are on disk already, so they are
+    /// taken even past the capacity (by the few admitted while the outbox filled).
+    pub fn push(&self, appends: impl IntoIterator<Item = Append>) {
+        let mut queue = self.queue.lock().expect("outbox lock");
+        let before = queue.len();
+        queue.extend(appends);
+        let added = queue.len() - before;
+        self.metrics.depth.set(gauge_value(queue.len()));
+        drop(queue);
+        self.metrics.queued.inc_by(added as u64);
+        self.wake.notify_one();
     }
 
     /// Entries waiting now.
@@ -202,10 +209,11 @@ impl Outbox {
 /// About how many bytes an entry adds to a batch's JSON: its strings and the envelope.
 fn encoded_size(append: &Append) -> usize {
     const ENVELOPE: usize = 64;
-    append.id.len()
-        + append.original.len()
-        + append.figalized.len()
-        + append.request_id.as_ref().map_or(0, String::len)
+    let entry = &append.entry;
+    entry.id.len()
+        + entry.original.len()
+        + entry.figalized.len()
+        + entry.request_id.as_ref().map_or(0, String::len)
         + ENVELOPE
 }
 
@@ -345,24 +353,28 @@ fn settle(
 ) {
     for (append, delivery) in batch.into_iter().zip(deliveries) {
         match delivery {
-            Delivery::Stored => outbox.metrics.delivered.inc(),
+            Delivery::Stored => {
+                outbox.metrics.delivered.inc();
+                outbox.journal.settle(append.ticket);
+            }
             Delivery::Rejected(reason) => {
+                outbox.journal.settle(append.ticket);
                 outbox
                     .metrics
                     .dropped
                     .with_label_values(&["rejected"])
                     .inc();
                 tracing::error!(
-                    id = append.id,
-                    request_id = append.request_id.as_deref().unwrap_or("-"),
+                    id = append.entry.id,
+                    request_id = append.entry.request_id.as_deref().unwrap_or("-"),
                     reason,
                     "history refused an entry; dropped"
                 );
             }
             Delivery::Retry(reason) => {
                 tracing::debug!(
-                    id = append.id,
-                    request_id = append.request_id.as_deref().unwrap_or("-"),
+                    id = append.entry.id,
+                    request_id = append.entry.request_id.as_deref().unwrap_or("-"),
                     reason,
                     "history delivery failed; will retry"
                 );
@@ -372,57 +384,87 @@ fn settle(
     }
 }
 
-/// Exponential backoff with jitter: a random delay in the upper half of the current step, so
-/// many instances recovering together do not retry in lockstep.
+/// Exponential backoff with jitter, by the delivery's settings.
 fn backoff(config: DeliveryConfig, failures: u32) -> Duration {
-    let step = config
-        .min_backoff
+    backoff_delay(config.min_backoff, config.max_backoff, failures)
+}
+
+/// Exponential backoff with jitter: a random delay in the upper half of the current step (`min`
+/// doubled per failure after the first, up to `max`), so many instances recovering together do
+/// not retry in lockstep.
+pub(crate) fn backoff_delay(min: Duration, max: Duration, failures: u32) -> Duration {
+    let step = min
         .saturating_mul(2u32.saturating_pow(failures.saturating_sub(1)))
-        .min(config.max_backoff);
+        .min(max);
     step.mul_f64(0.5 + fastrand::f64() / 2.0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::{JournalConfig, JournalMetrics};
+    use common::testing::TempDir;
 
     fn append(n: u32) -> Append {
         Append {
-            id: n.to_string(),
-            original: "велосипед".into(),
-            figalized: "Фигосипед".into(),
-            request_id: None,
+            entry: Entry {
+                id: n.to_string(),
+                original: "велосипед".into(),
+                figalized: "Фигосипед".into(),
+                request_id: None,
+            },
+            ticket: Ticket::of_segment(1),
         }
     }
 
-    #[test]
-    fn a_full_outbox_refuses_new_entries_and_keeps_the_old_ones() {
+    /// An outbox of `capacity` over a journal in a folder of its own.
+    fn outbox(capacity: usize) -> (Outbox, TempDir) {
+        let dir = TempDir::new();
         let registry = Registry::new();
-        let outbox = Outbox::new(2, OutboxMetrics::new(&registry));
-        assert_eq!(outbox.push(append(0)), Ok(()));
-        assert_eq!(outbox.push(append(1)), Ok(()));
-        assert_eq!(outbox.push(append(2)), Err(OutboxFull));
+        let (journal, _) = Journal::open(
+            &JournalConfig {
+                dir: dir.path().to_owned(),
+                max_bytes: 1 << 30,
+            },
+            JournalMetrics::new(&registry),
+        )
+        .unwrap();
+        (
+            Outbox::new(capacity, journal, OutboxMetrics::new(&registry)),
+            dir,
+        )
+    }
+
+    #[test]
+    fn a_full_outbox_admits_nothing_new_and_keeps_what_it_took() {
+        let (outbox, _dir) = outbox(2);
+        assert_eq!(outbox.admit(), Ok(()));
+        outbox.push([append(0), append(1)]);
+        assert_eq!(outbox.admit(), Err(OutboxFull));
         assert_eq!(outbox.metrics.refused.get(), 1);
         assert_eq!(outbox.metrics.queued.get(), 2);
         assert_eq!(outbox.metrics.depth.get(), 2);
-        assert_eq!(outbox.take(10, usize::MAX), vec![append(0), append(1)]);
+        // Entries already on disk are taken even past the capacity.
+        outbox.push([append(2)]);
+        assert_eq!(outbox.len(), 3);
+        assert_eq!(
+            outbox.take(10, usize::MAX),
+            vec![append(0), append(1), append(2)]
+        );
         assert_eq!(outbox.metrics.depth.get(), 0);
-        // Room again: taken.
-        assert_eq!(outbox.push(append(3)), Ok(()));
+        // Room again: admitted.
+        assert_eq!(outbox.admit(), Ok(()));
     }
 
     #[test]
     fn entries_put_back_keep_their_place_at_the_front_even_past_the_capacity() {
-        let outbox = Outbox::new(3, OutboxMetrics::new(&Registry::new()));
-        for n in 0..3 {
-            outbox.push(append(n)).unwrap();
-        }
+        let (outbox, _dir) = outbox(3);
+        outbox.push((0..3).map(append));
         let first = outbox.take(2, usize::MAX);
-        outbox.push(append(3)).unwrap();
-        outbox.push(append(4)).unwrap();
+        outbox.push([append(3), append(4)]);
         outbox.put_back(first);
         assert_eq!(outbox.len(), 5);
-        assert_eq!(outbox.push(append(5)), Err(OutboxFull));
+        assert_eq!(outbox.admit(), Err(OutboxFull));
         assert_eq!(
             outbox.take(10, usize::MAX),
             (0..5).map(append).collect::<Vec<_>>()
@@ -431,10 +473,8 @@ mod tests {
 
     #[test]
     fn a_batch_stops_at_its_count_or_its_size_but_takes_at_least_one() {
-        let outbox = Outbox::new(100, OutboxMetrics::new(&Registry::new()));
-        for n in 0..10 {
-            outbox.push(append(n)).unwrap();
-        }
+        let (outbox, _dir) = outbox(100);
+        outbox.push((0..10).map(append));
         let one = encoded_size(&append(0));
         assert_eq!(
             outbox.take(3, usize::MAX),

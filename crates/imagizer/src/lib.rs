@@ -57,7 +57,7 @@ fn replay_dead_letters(env: Env) -> common::cli::CommandFuture {
 /// Where jobs come from.
 pub enum JobSource {
     /// The in-process queue; its sending side goes to figalize.
-    Local(tokio::sync::mpsc::Receiver<common::image_job::ImageJob>),
+    Local(local::Jobs),
     /// The Kafka topic.
     Kafka(KafkaSettings),
 }
@@ -210,8 +210,8 @@ impl ReadinessCheck for ConsumerCheck {
 }
 
 /// The local queue for the one-process site: the sink for figalize, the source for imagizer.
-pub fn local_queue(settings: &Settings, process: &Process) -> (Arc<dyn JobSink>, JobSource) {
-    let (sink, jobs) = local::queue(settings.queue, &process.registry);
+pub fn local_queue(settings: &Settings) -> (Arc<dyn JobSink>, JobSource) {
+    let (sink, jobs) = local::queue(settings.queue);
     (Arc::new(sink), JobSource::Local(jobs))
 }
 

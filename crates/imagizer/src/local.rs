@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use common::image_job::{ImageJob, JobSink};
-use prometheus::{IntCounter, Registry};
+use common::image_job::{ImageJob, JobSink, Receipt, Refused};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -12,44 +11,38 @@ use tracing::Instrument;
 
 use crate::pipeline::{Outcome, Pipeline};
 
-/// The sending side, handed to figalize.
+/// The receiving side: jobs with the receipts their pipeline settles.
+pub type Jobs = mpsc::Receiver<(ImageJob, Receipt)>;
+
+/// The sending side, handed to figalize. A full queue gives the job back: figalize offers it
+/// again, so an accepted job is never dropped.
 pub struct LocalQueue {
-    sender: mpsc::Sender<ImageJob>,
-    dropped: IntCounter,
+    sender: mpsc::Sender<(ImageJob, Receipt)>,
 }
 
 impl JobSink for LocalQueue {
-    fn publish(&self, job: ImageJob) {
-        if let Err(err) = self.sender.try_send(job) {
-            self.dropped.inc();
-            let (reason, job) = match err {
-                mpsc::error::TrySendError::Full(job) => ("queue full", job),
-                mpsc::error::TrySendError::Closed(job) => ("queue closed", job),
+    fn publish(&self, job: ImageJob, receipt: Receipt) -> Result<(), Refused> {
+        self.sender.try_send((job, receipt)).map_err(|err| {
+            let (job, receipt) = match err {
+                mpsc::error::TrySendError::Full(sent) | mpsc::error::TrySendError::Closed(sent) => {
+                    sent
+                }
             };
-            tracing::error!(
-                request_id = job.request_id.as_deref().unwrap_or("-"),
-                reason,
-                "image job dropped"
-            );
-        }
+            Refused { job, receipt }
+        })
     }
 }
 
 /// A queue of at most `capacity` jobs and its receiving side.
-pub fn queue(capacity: usize, registry: &Registry) -> (LocalQueue, mpsc::Receiver<ImageJob>) {
+pub fn queue(capacity: usize) -> (LocalQueue, Jobs) {
     let (sender, receiver) = mpsc::channel(capacity.max(1));
-    let dropped = common::metrics::counter(
-        registry,
-        "figachechnaya_imagizer_local_queue_dropped_total",
-        "Image jobs dropped because the in-process queue was full",
-    );
-    (LocalQueue { sender, dropped }, receiver)
+    (LocalQueue { sender }, receiver)
 }
 
 /// Runs jobs from `jobs`, `parallelism` at a time, until `drained` is cancelled (no request
 /// can add a job any more) and the queue is empty.
 pub async fn consume(
-    mut jobs: mpsc::Receiver<ImageJob>,
+    mut jobs: Jobs,
     pipeline: Arc<Pipeline>,
     parallelism: usize,
     drained: CancellationToken,
@@ -61,7 +54,7 @@ pub async fn consume(
             job = jobs.recv() => job,
             () = drained.cancelled() => jobs.try_recv().ok(),
         };
-        let Some(job) = job else { break };
+        let Some((job, receipt)) = job else { break };
         let permit = Arc::clone(&permits)
             .acquire_owned()
             .await
@@ -73,8 +66,15 @@ pub async fn consume(
             tracing::info_span!("job", request_id = job.request_id.as_deref().unwrap_or("-"));
         running.spawn(
             async move {
-                if let Outcome::Failed(reason) = pipeline.run(&job, &stop).await {
-                    tracing::error!(reason, "image job failed");
+                match pipeline.run(&job, &stop).await {
+                    Outcome::Stored | Outcome::AlreadyStored => receipt.settle(),
+                    // Recorded by the pipeline; trying again cannot help.
+                    Outcome::Failed(reason) => {
+                        tracing::error!(reason, "image job failed");
+                        receipt.settle();
+                    }
+                    // Left unsettled: figalize's journal offers it again at its next start.
+                    Outcome::Abandoned => {}
                 }
                 drop(permit);
             }

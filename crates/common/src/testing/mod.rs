@@ -143,6 +143,18 @@ impl RunningBinary {
 }
 
 impl RunningBinary {
+    /// The value of the sample `name` in the process's `/metrics`.
+    pub async fn metric(&self, name: &str) -> i64 {
+        let text = reqwest::get(format!("http://{}/metrics", self.addr))
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .expect("the process answers /metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        service::metric_value(&text, name)
+    }
+
     /// Kills the process with SIGKILL, as a crash would, and reaps it.
     pub fn kill(mut self) {
         self.child.kill().expect("SIGKILL sent");

@@ -84,11 +84,7 @@ impl RunningService {
             .text()
             .await
             .expect("metrics text");
-        text.lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-            .unwrap_or_else(|| panic!("no {name} in /metrics"))
-            .parse()
-            .expect("an integer metric")
+        metric_value(&text, name)
     }
 
     /// Asks the service to stop and waits until it has exited, background work done.
@@ -153,4 +149,13 @@ pub async fn assert_openapi(service: &RunningService, name: &str, paths: &[&str]
         service.get(&format!("/api/{name}/docs/")).await.status(),
         200
     );
+}
+
+/// The value of the sample `name` (with its labels, if any, as exposed) in a `/metrics` text.
+pub fn metric_value(text: &str, name: &str) -> i64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+        .parse()
+        .expect("an integer metric")
 }

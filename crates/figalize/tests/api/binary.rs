@@ -1,12 +1,17 @@
 //! The figalize binary on its own, as an operator runs it.
 
-use common::testing::{failed_start, run_binary, start_binary};
+use common::testing::{TempDir, failed_start, run_binary, start_binary};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_figalize");
 
 #[tokio::test]
 async fn the_binary_reads_the_original_port_variable_and_stops_on_sigterm() {
-    let service = start_binary(BINARY, &[("FIGALIZE_API_PORT", "0")]);
+    let journal = TempDir::new();
+    let journal_dir = journal.path().to_str().unwrap();
+    let service = start_binary(
+        BINARY,
+        &[("FIGALIZE_API_PORT", "0"), ("JOURNAL_DIR", journal_dir)],
+    );
     let response = reqwest::get(format!("http://{}/api/getschemas/", service.addr))
         .await
         .unwrap();
@@ -16,7 +21,12 @@ async fn the_binary_reads_the_original_port_variable_and_stops_on_sigterm() {
 
 #[tokio::test]
 async fn the_healthcheck_command_tells_a_live_process_from_none() {
-    let service = start_binary(BINARY, &[("FIGALIZE_API_PORT", "0")]);
+    let journal = TempDir::new();
+    let journal_dir = journal.path().to_str().unwrap();
+    let service = start_binary(
+        BINARY,
+        &[("FIGALIZE_API_PORT", "0"), ("JOURNAL_DIR", journal_dir)],
+    );
     let healthcheck = |port: u16| {
         common::testing::clean_command(BINARY)
             .arg("healthcheck")
@@ -41,10 +51,29 @@ fn a_malformed_value_stops_start_up_naming_the_variable() {
         ("REQUEST_TIMEOUT_MS", "soon"),
         ("LOG_FORMAT", "xml"),
         ("HOST", "localhost:80"),
+        ("JOURNAL_MAX_BYTES", "1000"),
+        ("JOURNAL_MAX_BYTES", "a lot"),
     ] {
         let stderr = failed_start(BINARY, &[(var, value)]);
         assert!(stderr.contains(&format!("{var}: ")), "{var}: {stderr}");
     }
+}
+
+#[tokio::test]
+async fn a_second_process_on_the_same_journal_refuses_to_start_naming_the_variable() {
+    let journal = TempDir::new();
+    let journal_dir = journal.path().to_str().unwrap();
+    let first = start_binary(
+        BINARY,
+        &[("FIGALIZE_API_PORT", "0"), ("JOURNAL_DIR", journal_dir)],
+    );
+    let stderr = failed_start(
+        BINARY,
+        &[("FIGALIZE_API_PORT", "0"), ("JOURNAL_DIR", journal_dir)],
+    );
+    assert!(stderr.contains("JOURNAL_DIR"), "{stderr}");
+    assert!(stderr.contains("another process"), "{stderr}");
+    assert!(first.terminate().success());
 }
 
 #[test]

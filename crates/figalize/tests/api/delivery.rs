@@ -1,43 +1,10 @@
 //! figalize → history: every entry arrives once, whatever history is doing.
 
-use std::net::SocketAddr;
-
-use common::config::Env;
-use common::testing::{RunningService, TestDatabase};
 use sqlx::Connection;
 
-use crate::helpers::spawn_app_with;
-
-/// A distinct Russian word for each number: its digits written as letters.
-fn russian_number(n: usize) -> String {
-    const DIGITS: [char; 10] = ['а', 'б', 'в', 'г', 'д', 'е', 'ж', 'з', 'и', 'к'];
-    let digits = n.to_string();
-    let letters: String = digits
-        .bytes()
-        .map(|d| DIGITS[usize::from(d - b'0')])
-        .collect();
-    format!("слово{letters}")
-}
-
-/// A loopback port nothing listens on (yet). Another process could take it before history
-/// does; on a test machine's loopback that has not been seen.
-fn free_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.1:0").unwrap();
-    listener.local_addr().unwrap()
-}
-
-/// Starts history, on a fresh database, at the address figalize was told.
-async fn start_history_at(addr: SocketAddr) -> (TestDatabase, RunningService) {
-    let db = TestDatabase::create().await;
-    let port = addr.port().to_string();
-    let history = history::build(&Env::from_pairs([
-        ("HISTORY_API_PORT", port.as_str()),
-        ("DATABASE_URL", db.url.as_str()),
-    ]))
-    .await
-    .expect("history starts on the port figalize was told");
-    (db, RunningService::start(history))
-}
+use crate::helpers::{
+    free_port, russian_number, sorted, spawn_app_with, start_history_at, stored_originals,
+};
 
 #[tokio::test]
 async fn entries_made_while_history_is_down_all_arrive_once_it_is_up() {
@@ -80,21 +47,6 @@ async fn entries_made_while_history_is_down_all_arrive_once_it_is_up() {
     .await;
     // Exactly the 500 phrases, each once: a lost entry or a retry stored twice would show.
     assert_eq!(stored_originals(&db).await, sorted(phrases));
-}
-
-/// The originals history stored, sorted.
-async fn stored_originals(db: &TestDatabase) -> Vec<String> {
-    let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    let stored: Vec<String> = sqlx::query_scalar("select original from history")
-        .fetch_all(&mut connection)
-        .await
-        .unwrap();
-    sorted(stored)
-}
-
-fn sorted(mut words: Vec<String>) -> Vec<String> {
-    words.sort();
-    words
 }
 
 #[tokio::test]

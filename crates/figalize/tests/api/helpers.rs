@@ -2,19 +2,26 @@
 
 use std::ops::Deref;
 
-use common::testing::RunningService;
+use std::net::SocketAddr;
+
+use common::config::Env;
+use common::testing::{RunningService, TempDir, TestDatabase};
 use serde_json::json;
+use sqlx::Connection;
 
 pub use common::testing::expect_error;
 
-/// A running figalize service.
-pub struct TestApp(RunningService);
+/// A running figalize service, with its journal in a folder of its own.
+pub struct TestApp {
+    service: RunningService,
+    _journal: TempDir,
+}
 
 impl Deref for TestApp {
     type Target = RunningService;
 
     fn deref(&self) -> &RunningService {
-        &self.0
+        &self.service
     }
 }
 
@@ -29,16 +36,21 @@ pub async fn spawn_app() -> TestApp {
 /// Starts the service with extra environment variables.
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     common::telemetry::init_for_tests();
+    let journal = TempDir::new();
     // History is out of reach unless a test says otherwise: entries wait in the outbox.
     let mut vars = vec![
         ("FIGALIZE_API_PORT", "0"),
         ("SCHEMES_FILE", SCHEMES_FILE),
         ("HISTORY_APPEND_URL", "http://127.0.0.1:9/api/append/"),
+        ("JOURNAL_DIR", journal.path().to_str().unwrap()),
     ];
     vars.extend_from_slice(extra);
-    let env = common::config::Env::from_pairs(vars);
+    let env = Env::from_pairs(vars);
     let server = figalize::build(&env).await.expect("the service starts");
-    TestApp(RunningService::start(server))
+    TestApp {
+        service: RunningService::start(server),
+        _journal: journal,
+    }
 }
 
 impl TestApp {
@@ -53,6 +65,53 @@ impl TestApp {
 
     /// Asks the service to stop and waits until it has exited, its outbox delivered.
     pub async fn shut_down(self) -> std::io::Result<()> {
-        self.0.shut_down().await
+        self.service.shut_down().await
     }
+}
+
+/// A distinct Russian word for each number: its digits written as letters.
+pub fn russian_number(n: usize) -> String {
+    const DIGITS: [char; 10] = ['а', 'б', 'в', 'г', 'д', 'е', 'ж', 'з', 'и', 'к'];
+    let digits = n.to_string();
+    let letters: String = digits
+        .bytes()
+        .map(|d| DIGITS[usize::from(d - b'0')])
+        .collect();
+    format!("слово{letters}")
+}
+
+/// A loopback port nothing listens on (yet). Another process could take it before history
+/// does; on a test machine's loopback that has not been seen.
+pub fn free_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// Starts history, on a fresh database, at the address figalize was told.
+pub async fn start_history_at(addr: SocketAddr) -> (TestDatabase, RunningService) {
+    let db = TestDatabase::create().await;
+    let port = addr.port().to_string();
+    let history = history::build(&Env::from_pairs([
+        ("HISTORY_API_PORT", port.as_str()),
+        ("DATABASE_URL", db.url.as_str()),
+    ]))
+    .await
+    .expect("history starts on the port figalize was told");
+    (db, RunningService::start(history))
+}
+
+/// The originals history stored, sorted: a lost entry or one stored twice shows.
+pub async fn stored_originals(db: &TestDatabase) -> Vec<String> {
+    let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let stored: Vec<String> = sqlx::query_scalar("select original from history")
+        .fetch_all(&mut connection)
+        .await
+        .unwrap();
+    sorted(stored)
+}
+
+/// The words, sorted.
+pub fn sorted(mut words: Vec<String>) -> Vec<String> {
+    words.sort();
+    words
 }

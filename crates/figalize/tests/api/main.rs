@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod binary;
+mod crash;
 mod delivery;
 mod golden;
 mod helpers;

@@ -309,6 +309,10 @@ impl Figalize {
                 ("KAFKA_BOOTSTRAP", bootstrap.to_owned()),
                 ("KAFKA_TOPIC_NAME", topic.to_owned()),
                 ("HISTORY_APPEND_URL", history.url("/api/append/")),
+                (
+                    "JOURNAL_DIR",
+                    data.path().join("journal").to_str().unwrap().to_owned(),
+                ),
             ]))
             .await
             .expect("figalize starts"),

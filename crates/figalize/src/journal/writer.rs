@@ -1,0 +1,238 @@
+//! The journal's writer: one thread that writes and syncs each batch of waiting records, hands
+//! them on, then answers their requests.
+//!
+//! A thread of its own rather than a task: `fdatasync` blocks, and a batch is whatever arrived
+//! during the previous sync, so the thread is never idle while work waits and never busy when
+//! none does.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::oneshot;
+
+use super::{AppendError, Entry, HALVES, Journal, SEGMENT_BYTES, Ticket, create_segment, format};
+
+/// Records waiting for the same sync.
+#[derive(Default)]
+pub(super) struct Batch {
+    bytes: Vec<u8>,
+    entries: Vec<Entry>,
+    waiters: Vec<oneshot::Sender<Result<(), AppendError>>>,
+}
+
+impl Batch {
+    pub(super) fn push(
+        &mut self,
+        record: &[u8],
+        entry: Entry,
+        waiter: oneshot::Sender<Result<(), AppendError>>,
+    ) {
+        self.bytes.extend_from_slice(record);
+        self.entries.push(entry);
+        self.waiters.push(waiter);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Starts the writer on the active segment's `file`.
+pub(super) fn spawn<D>(journal: Arc<Journal>, file: File, dispatch: D) -> std::io::Result<()>
+where
+    D: FnMut(Ticket, Vec<Entry>) + Send + 'static,
+{
+    let segment = journal.lock().active;
+    let writer = Writer {
+        journal,
+        file,
+        segment,
+        written: format::MAGIC.len() as u64,
+        roll: false,
+        dispatch,
+    };
+    std::thread::Builder::new()
+        .name("journal".into())
+        .spawn(move || writer.run())
+        .map(drop)
+}
+
+struct Writer<D> {
+    journal: Arc<Journal>,
+    file: File,
+    segment: u64,
+    /// Bytes of the active segment known to be on disk.
+    written: u64,
+    /// Whether the next batch goes to a new segment (after a failed write).
+    roll: bool,
+    dispatch: D,
+}
+
+impl<D: FnMut(Ticket, Vec<Entry>)> Writer<D> {
+    fn run(mut self) {
+        // Should this thread end for any reason, the journal closes: appends are refused
+        // (answered 503) instead of waiting for a writer that is gone.
+        let _closes = ClosesOnExit(Arc::clone(&self.journal));
+        while let Some(batch) = self.next_batch() {
+            self.commit(batch);
+        }
+    }
+
+    /// The records that arrived since the last sync; `None` once the journal is closed and
+    /// nothing waits.
+    fn next_batch(&self) -> Option<Batch> {
+        let mut state = self.journal.lock();
+        loop {
+            if !state.batch.is_empty() {
+                return Some(std::mem::take(&mut state.batch));
+            }
+            if state.closed {
+                return None;
+            }
+            state = self.journal.work.wait(state).expect("journal lock");
+        }
+    }
+
+    fn commit(&mut self, batch: Batch) {
+        let Batch {
+            bytes,
+            entries,
+            waiters,
+        } = batch;
+        let records = entries.len() as u64;
+        let started = Instant::now();
+        let written = self.write(&bytes);
+        let metrics = &self.journal.metrics;
+        match written {
+            Ok(()) => {
+                metrics
+                    .sync_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                metrics.syncs.inc();
+                metrics.appended.inc_by(records);
+                let ticket = Ticket {
+                    segment: self.segment,
+                };
+                self.journal.written(ticket, bytes.len() as u64, records);
+                // Handed on before the requests are answered: once the server has answered
+                // its last request, every entry it accepted is in the outbox.
+                (self.dispatch)(ticket, entries);
+                for waiter in waiters {
+                    let _ = waiter.send(Ok(()));
+                }
+            }
+            Err(err) => {
+                metrics.errors.inc();
+                tracing::error!(
+                    error = %err,
+                    records,
+                    "journal write failed: these figalizations are refused"
+                );
+                self.journal.failed(bytes.len() as u64, records);
+                self.roll = true;
+                for waiter in waiters {
+                    let _ = waiter.send(Err(AppendError::Failed(err.to_string())));
+                }
+            }
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if self.roll || self.written >= SEGMENT_BYTES {
+            self.roll_over()?;
+        }
+        if let Err(err) = self
+            .file
+            .write_all(bytes)
+            .and_then(|()| self.file.sync_data())
+        {
+            // Best effort: the refused records should not come back at the next start.
+            let _ = self.file.set_len(self.written);
+            return Err(err);
+        }
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Starts the next segment; the one before is deleted as soon as its records settle.
+    fn roll_over(&mut self) -> std::io::Result<()> {
+        let next = self.segment + 1;
+        self.file = create_segment(&self.journal.dir, next)?;
+        self.segment = next;
+        self.written = format::MAGIC.len() as u64;
+        self.roll = false;
+        self.journal.activate(next);
+        Ok(())
+    }
+}
+
+struct ClosesOnExit(Arc<Journal>);
+
+impl Drop for ClosesOnExit {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        if !state.closed {
+            tracing::error!("the journal's writer stopped: figalizations are refused");
+            state.closed = true;
+        }
+        // Whatever still waits is answered as failed: its senders go with the batch.
+        let waiting = std::mem::take(&mut state.batch);
+        state.bytes = state.bytes.saturating_sub(waiting.bytes.len() as u64);
+        state.unsettled = state
+            .unsettled
+            .saturating_sub(HALVES * waiting.entries.len() as u64);
+        if state.unsettled == 0 {
+            self.0.all_settled.notify_waiters();
+        }
+    }
+}
+
+impl Journal {
+    /// A batch of `records` records is on disk in `ticket`'s segment.
+    fn written(&self, ticket: Ticket, bytes: u64, records: u64) {
+        let mut state = self.lock();
+        if let Some(segment) = state.segments.get_mut(&ticket.segment) {
+            segment.bytes += bytes;
+            segment.unsettled += HALVES * records;
+        }
+    }
+
+    /// A batch of `records` records could not be written: they were refused.
+    fn failed(&self, bytes: u64, records: u64) {
+        let mut state = self.lock();
+        state.bytes = state.bytes.saturating_sub(bytes);
+        state.unsettled = state.unsettled.saturating_sub(HALVES * records);
+        if state.unsettled == 0 {
+            self.all_settled.notify_waiters();
+        }
+        self.publish_gauges(&state);
+    }
+
+    /// Segment `number` is now the one written; the one before goes if it has settled.
+    fn activate(&self, number: u64) {
+        let done = {
+            let mut state = self.lock();
+            let previous = std::mem::replace(&mut state.active, number);
+            state.segments.insert(
+                number,
+                super::Segment {
+                    bytes: format::MAGIC.len() as u64,
+                    unsettled: 0,
+                },
+            );
+            state.bytes += format::MAGIC.len() as u64;
+            let settled = state
+                .segments
+                .get(&previous)
+                .is_some_and(|segment| segment.unsettled == 0);
+            let done = settled.then(|| self.forget(&mut state, previous));
+            self.publish_gauges(&state);
+            done
+        };
+        if let Some(path) = done {
+            super::remove(&path);
+        }
+    }
+}
