@@ -17,8 +17,9 @@ ServiceConfigs from its manifests and reuse it. The `compose` command builds the
 docker-compose/compose.yaml and adds what only the compose stack has: the neighbours' view of
 the ports (figalize's HISTORY_APPEND_URL, the ingress's upstreams, Prometheus's targets), the
 nginx templates' variables, the Dockerfiles' ports, health checks and version, health checks
-and start-up conditions of every service, secrets required from .env, and
-docker-compose/.env.example listing every variable compose.yaml uses.
+and start-up conditions of every service, secrets required from .env, figalize's journal on a
+named volume at the folder its image prepares, and docker-compose/.env.example listing every
+variable compose.yaml uses.
 
     python3 ci/check_deploy_config.py compose     # exit 1 and one line per problem, if any
     python3 ci/check_deploy_config.py self-test   # breaks a copy in known ways; each is caught
@@ -183,13 +184,20 @@ def compose_env(spec: Mapping) -> dict[str, str | None]:
 
 def compose_mounts(spec: Mapping) -> list[tuple[str, str]]:
     """A compose service's volumes as (source, target) pairs."""
+    return [(source, target) for source, target, _ in compose_mounts_with_mode(spec)]
+
+
+def compose_mounts_with_mode(spec: Mapping) -> list[tuple[str, str, bool]]:
+    """A compose service's volumes as (source, target, read-only) triples."""
     mounts = []
     for volume in spec.get("volumes") or []:
         if isinstance(volume, Mapping):
-            mounts.append((str(volume.get("source", "")), str(volume.get("target", ""))))
+            mounts.append((str(volume.get("source", "")), str(volume.get("target", "")),
+                           bool(volume.get("read_only"))))
         else:
             source, _, rest = str(volume).partition(":")
-            mounts.append((source, rest.split(":")[0]))
+            target, _, mode = rest.partition(":")
+            mounts.append((source, target, "ro" in mode.split(",")))
     return mounts
 
 
@@ -473,6 +481,29 @@ def check_compose(compose: dict, compose_text: str, paths: Paths) -> list[str]:
                 f"{stage.entrypoint[0]}"
             )
 
+    # figalize's journal outlives the container: a named volume at JOURNAL_DIR, writable, at the
+    # folder the image makes its user's (a volume mounted elsewhere would belong to root).
+    if "figalize" in configs:
+        image_journal = read_dockerfile(paths.root / "docker/services.Dockerfile").get(
+            "figalize", Stage()).env.get("JOURNAL_DIR")
+        journal = figalize_env.get("JOURNAL_DIR") or image_journal
+        named = set(compose.get("volumes") or {})
+        mounts = compose_mounts_with_mode(services["figalize"])
+        on = [(source, ro) for source, target, ro in mounts if target.rstrip("/") == journal]
+        if not journal or not journal.startswith("/"):
+            problems.append(
+                f"figalize: JOURNAL_DIR is {journal!r}, not an absolute path on a volume")
+        elif not on or on[0][0] not in named:
+            problems.append(
+                f"figalize: JOURNAL_DIR {journal} is not on a named volume: the journal would "
+                f"not outlive the container")
+        elif on[0][1]:
+            problems.append(f"figalize: the volume at JOURNAL_DIR {journal} is read-only")
+        if journal != image_journal:
+            problems.append(
+                f"figalize: JOURNAL_DIR is {journal}, but the image prepares {image_journal} "
+                f"for its user (a volume mounted elsewhere belongs to root)")
+
     # The version: the workspace's, in the images' labels and the default image tag.
     for dockerfile in [paths.root / "docker/services.Dockerfile", paths.root / "frontend/Dockerfile"]:
         found = {
@@ -566,6 +597,12 @@ MUTATIONS: list[tuple[str, Mutation, str]] = [
         "context": "..", "dockerfile": "docker/services.Dockerfile", "target": "figalize"}),
      "build.target"),
     ("variables hidden in an env file", _set("figalize", "env_file", [".env"]), "env_file"),
+    ("figalize's journal in the container only", _set("figalize", "volumes", None),
+     "not on a named volume"),
+    ("the journal in a folder the image does not prepare",
+     _env("figalize", "JOURNAL_DIR", "/journal"), "the image prepares"),
+    ("a read-only journal", _set("figalize", "volumes",
+                                 ["figalize-journal:/var/lib/figalize/journal:ro"]), "read-only"),
 ]
 
 

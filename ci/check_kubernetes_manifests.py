@@ -24,7 +24,8 @@
   probes are their port variable's port. Here, besides: every variable comes from a ConfigMap
   of the render or a named Secret key; HOST, LOG_FORMAT, KAFKA_CREATE_TOPICS, SCHEMES_FILE and
   HISTORY_APPEND_URL agree with the rest of the manifests; the schemes ConfigMap holds
-  crates/figalize/schemes/default.json; no Secret is in the render;
+  crates/figalize/schemes/default.json; figalize's JOURNAL_DIR is a writable volume of the
+  pod's own, on disk, larger than JOURNAL_MAX_BYTES; no Secret is in the render;
 - a Service, an autoscaling/v2 CPU HorizontalPodAutoscaler and a PodDisruptionBudget per
   Deployment;
 - the NetworkPolicies allow exactly the design's flows: evaluated over every pair of the pods
@@ -59,7 +60,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # The check of the services' variables and ports shared with the docker-compose check.
-from check_deploy_config import ServiceConfig, check_services  # noqa: E402
+from check_deploy_config import ServiceConfig, check_services, read_env_example  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_EXAMPLE = ROOT / ".env.example"
@@ -94,6 +95,19 @@ RESTRICTED_VOLUMES = {
     "persistentVolumeClaim",
     "projected",
     "secret",
+}
+# Kubernetes quantities of bytes: a number and an optional suffix.
+QUANTITY = re.compile(r"([0-9]+)(Ki|Mi|Gi|Ti|k|M|G|T)?")
+QUANTITY_UNITS = {
+    None: 1,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
 }
 LETSENCRYPT = {
     "https://acme-v02.api.letsencrypt.org/directory",
@@ -513,6 +527,64 @@ def check_schemes(r: Render, dep: dict, container: dict, values: dict) -> None:
         r.problem(cw, f"{path} differs from {SCHEMES.relative_to(ROOT)}")
 
 
+def quantity_bytes(text: object) -> int | None:
+    """A Kubernetes quantity of bytes (`128Mi`, `64M`, `1000`), or None if it is not one."""
+    match = QUANTITY.fullmatch(str(text))
+    return int(match.group(1)) * QUANTITY_UNITS[match.group(2)] if match else None
+
+
+def check_journal(r: Render, dep: dict, container: dict, values: dict) -> None:
+    """figalize's journal is on a volume that keeps it through a container's restart.
+
+    The root filesystem is read-only, so JOURNAL_DIR must be a writable mount. The volume must
+    be the pod's own (emptyDir or ephemeral): one that every replica of the template shares
+    would put two processes on one journal, which figalize refuses at start. In memory it would
+    count against the memory limit; smaller than JOURNAL_MAX_BYTES, it would get the pod
+    evicted, journal and all, before the journal refuses anything.
+    """
+    cw = f"{where(dep)} container {container['name']}"
+    defaults = read_env_example(ENV_EXAMPLE)
+    path = values.get("JOURNAL_DIR") or ""
+    if not path.startswith("/"):
+        r.problem(
+            cw,
+            f"JOURNAL_DIR is {path!r}, not an absolute path: its default, $DATA_DIR/journal, is on the read-only root",
+        )
+        return
+    path = posixpath.normpath(path)
+    mounts = [
+        m
+        for m in container.get("volumeMounts") or []
+        if path == m["mountPath"] or path.startswith(m["mountPath"].rstrip("/") + "/")
+    ]
+    if not mounts:
+        r.problem(cw, f"no volume is mounted at JOURNAL_DIR {path}: the root is read-only")
+        return
+    mount = max(mounts, key=lambda m: len(m["mountPath"]))
+    if mount.get("readOnly"):
+        r.problem(cw, f"the volume at JOURNAL_DIR {path} is mounted readOnly")
+    volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"].get("volumes") or []}
+    volume = volumes.get(mount["name"], {})
+    if "emptyDir" not in volume and "ephemeral" not in volume:
+        r.problem(
+            cw,
+            f"JOURNAL_DIR {path} is on volume {mount['name']}, which every replica shares or which is not writable: each needs an emptyDir or ephemeral volume of its own",
+        )
+        return
+    empty_dir = volume.get("emptyDir") or {}
+    if empty_dir.get("medium") == "Memory":
+        r.problem(cw, f"JOURNAL_DIR {path} is in memory (medium: Memory): put it on the node's disk")
+    limit = empty_dir.get("sizeLimit")
+    maximum = values.get("JOURNAL_MAX_BYTES") or defaults.get("JOURNAL_MAX_BYTES") or ""
+    if limit is not None and maximum.isdigit():
+        size = quantity_bytes(limit)
+        if size is None or size <= int(maximum):
+            r.problem(
+                cw,
+                f"the journal's emptyDir has sizeLimit {limit}, not more than JOURNAL_MAX_BYTES ({maximum}): the pod would be evicted before the journal is full",
+            )
+
+
 def check_migrations(r: Render, dep: dict, container: dict) -> None:
     """history migrates in an init container: its own image running `history migrate`, with
     the service's configuration, so both reach the same database."""
@@ -597,6 +669,7 @@ def check_deployments(r: Render) -> dict:
             check_service_settings(r, dep, container, env_of[name])
             if name == "figalize":
                 check_schemes(r, dep, container, env_of[name])
+                check_journal(r, dep, container, env_of[name])
             if name == "history":
                 check_migrations(r, dep, container)
     # Only variables of .env.example, no other binary's port variable, ports and probes on the
@@ -1375,6 +1448,16 @@ def _schemes(docs: list[dict]) -> dict:
     return _named(docs, "ConfigMap", name)
 
 
+def _journal_volume(docs: list[dict]) -> dict:
+    """The volume figalize's container mounts at JOURNAL_DIR."""
+    path = _configmap_of(docs, "figalize", "figachechnaya-figalize")["data"]["JOURNAL_DIR"]
+    name = next(
+        m["name"] for m in _container(docs, "figalize")["volumeMounts"] if m["mountPath"] == path
+    )
+    volumes = _deployment(docs, "figalize")["spec"]["template"]["spec"]["volumes"]
+    return next(v for v in volumes if v["name"] == name)
+
+
 def _set_env(service: str, prefix: str, name: str, value: str):
     def mutate(docs):
         _configmap_of(docs, service, prefix)["data"][name] = value
@@ -1494,6 +1577,24 @@ MUTATIONS = [
         "schemes that drifted",
         lambda d: _schemes(d)["data"].update({"example.json": "{}"}),
         "differs from crates/figalize",
+    ),
+    (
+        "figalize's journal on the read-only root",
+        _set_env("figalize", "figachechnaya-figalize", "JOURNAL_DIR", "/var/lib/journal"),
+        "no volume is mounted at JOURNAL_DIR",
+    ),
+    (
+        "a journal volume smaller than the journal",
+        lambda d: _journal_volume(d)["emptyDir"].update(sizeLimit="32Mi"),
+        "sizeLimit 32Mi",
+    ),
+    (
+        "one journal for every replica",
+        lambda d: (
+            _journal_volume(d).pop("emptyDir"),
+            _journal_volume(d).update(persistentVolumeClaim={"claimName": "journal"}),
+        ),
+        "every replica shares",
     ),
     (
         "a replica count beside the autoscaler",

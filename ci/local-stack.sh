@@ -19,7 +19,9 @@
 #   LOCAL_STACK_DATABASE  the PostgreSQL database of the history: figachechnaya
 #   LOCAL_STACK_TOPIC, LOCAL_STACK_GROUP   Kafka's topic of image jobs and imagizer's group:
 #                         figalized, imagizer
-#   LOCAL_STACK_STATE     where pids, logs, the certificate and nginx's files are kept
+#   LOCAL_STACK_STATE     where pids, logs, the certificate, nginx's files and figalize's
+#                         journal (one per database, replayed by the next start after a crash)
+#                         are kept
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=ci/lib.sh
@@ -185,9 +187,11 @@ start() {
     S3_ACCESS_KEY="$S3_LOCAL_KEY_ID" S3_SECRET_KEY="$S3_LOCAL_KEY_SECRET" \
     S3_PUBLIC_URL=/images/
   wait_ready history "$HISTORY_PORT"
+  # A journal of its own, not ./data/journal, which the one-process site uses.
   start_service figalize "${common[@]}" FIGALIZE_API_PORT="$FIGALIZE_PORT" \
     HISTORY_APPEND_URL="http://127.0.0.1:$HISTORY_PORT/api/append/" \
-    KAFKA_BOOTSTRAP=127.0.0.1:9092 KAFKA_TOPIC_NAME="$TOPIC"
+    KAFKA_BOOTSTRAP=127.0.0.1:9092 KAFKA_TOPIC_NAME="$TOPIC" \
+    JOURNAL_DIR="$STATE/journal-$DATABASE"
   wait_ready imagizer "$IMAGIZER_PORT"
   wait_ready figalize "$FIGALIZE_PORT"
   if [ "$INGRESS" != 1 ]; then

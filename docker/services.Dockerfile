@@ -65,6 +65,9 @@ RUN cargo build --release --locked -p figalize -p history -p imagizer --bins \
       fi; \
     done \
  && ls -l /out
+# An empty folder for figalize's journal, copied into its image with the service's owner (the
+# image has no shell to make it). A separate step, so the build above stays cached.
+RUN mkdir /out/journal
 
 # What the three images share.
 FROM gcr.io/distroless/static-debian12:nonroot@sha256:b7bb25d9f7c31d2bdd1982feb4dafcaf137703c7075dbe2febb41c24212b946f AS runtime
@@ -84,6 +87,11 @@ FROM runtime AS figalize
 LABEL org.opencontainers.image.title="figalize" \
       org.opencontainers.image.description="Figachechnaya's figalize service: turns Russian words into their «офигаченные» forms"
 COPY --from=builder /out/figalize /usr/local/bin/figalize
+# The journal's folder, owned by the service's user: a volume mounted there starts as a copy of
+# it (docker-compose's named volume), so figalize can write it. Without a volume the journal
+# lives in the container's own layer, which survives a restart of the container, not its removal.
+ENV JOURNAL_DIR=/var/lib/figalize/journal
+COPY --from=builder --chown=65532:65532 /out/journal ${JOURNAL_DIR}
 # FIGALIZE_API_PORT's default; the health check asks the port that variable names.
 EXPOSE 8002
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
