@@ -187,6 +187,7 @@ def services() -> dict[str, Service]:
             **kafka,
             "FIGALIZE_API_PORT": str(PORTS["figalize"]),
             "HISTORY_APPEND_URL": f"http://127.0.0.1:{PORTS['history']}/api/append/",
+            "JOURNAL_DIR": str(WORK / "figalize-journal"),
         },
     )
     site = Service(

@@ -115,7 +115,8 @@ struct State {
     /// Halves not settled, those of records not yet written included.
     unsettled: u64,
     closed: bool,
-    /// The active segment's file, until the writer takes it.
+    started: bool,
+    /// The active segment's file, until the writer takes it; none when it could not be made.
     file: Option<File>,
 }
 
@@ -154,15 +155,33 @@ impl Journal {
             });
         }
         let active = last + 1;
-        let file = create_segment(dir, active)
-            .with_context(|| format!("JOURNAL_DIR {}: cannot write it", dir.display()))?;
-        segments.insert(
-            active,
-            Segment {
-                bytes: format::MAGIC.len() as u64,
-                unsettled: 0,
-            },
-        );
+        let file = match create_segment(dir, active) {
+            Ok(file) => {
+                segments.insert(
+                    active,
+                    Segment {
+                        bytes: format::MAGIC.len() as u64,
+                        unsettled: 0,
+                    },
+                );
+                Some(file)
+            }
+            // A full disk does not stop the start: what the journal holds is replayed, and
+            // every segment it settles frees room; until a segment can be made, new
+            // figalizations are refused (503), as when a write fails.
+            Err(err) if err.kind() == std::io::ErrorKind::StorageFull => {
+                metrics.errors.inc();
+                tracing::error!(
+                    dir = %dir.display(),
+                    "JOURNAL_DIR is full: figalizations are refused until what the journal holds is delivered"
+                );
+                None
+            }
+            Err(err) => {
+                return Err(err)
+                    .with_context(|| format!("JOURNAL_DIR {}: cannot write it", dir.display()));
+            }
+        };
         metrics.capacity.set(gauge(config.max_bytes));
         let state = State {
             batch: writer::Batch::default(),
@@ -171,7 +190,8 @@ impl Journal {
             segments,
             active,
             closed: false,
-            file: Some(file),
+            started: false,
+            file,
         };
         let journal = Arc::new(Self {
             dir: dir.clone(),
@@ -206,11 +226,12 @@ impl Journal {
             self.metrics.replayed.inc_by(segment.entries.len() as u64);
             dispatch(segment.ticket, segment.entries);
         }
-        let file = self
-            .lock()
-            .file
-            .take()
-            .context("the journal was started twice")?;
+        let file = {
+            let mut state = self.lock();
+            anyhow::ensure!(!state.started, "the journal was started twice");
+            state.started = true;
+            state.file.take()
+        };
         writer::spawn(Arc::clone(self), file, dispatch).context("starting the journal's writer")
     }
 

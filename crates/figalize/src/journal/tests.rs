@@ -70,6 +70,22 @@ fn segments(dir: &TempDir) -> Vec<String> {
     names
 }
 
+/// Settles both halves of every record handed on so far; returns how many records.
+fn settle_all(opened: &Opened) -> usize {
+    let tickets: Vec<Ticket> = opened
+        .handed
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(t, _)| *t)
+        .collect();
+    for ticket in &tickets {
+        opened.journal.settle(*ticket);
+        opened.journal.settle(*ticket);
+    }
+    tickets.len()
+}
+
 fn handed_entries(handed: &Handed) -> Vec<Entry> {
     handed
         .lock()
@@ -117,17 +133,7 @@ async fn a_clean_close_after_everything_settled_leaves_nothing_to_replay() {
     for n in 0..5 {
         opened.journal.append(entry(n)).await.unwrap();
     }
-    let tickets: Vec<Ticket> = opened
-        .handed
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(t, _)| *t)
-        .collect();
-    for ticket in tickets {
-        opened.journal.settle(ticket);
-        opened.journal.settle(ticket);
-    }
+    assert_eq!(settle_all(&opened), 5);
     tokio::time::timeout(Duration::from_secs(5), opened.journal.settled())
         .await
         .expect("everything settled");
@@ -152,18 +158,7 @@ async fn full_segments_give_way_to_new_ones_and_go_once_settled() {
     }
     assert!(segments(&dir).len() >= 3, "{:?}", segments(&dir));
     assert!(opened.metrics.syncs.get() < 30_000, "appends shared syncs");
-    let tickets: Vec<Ticket> = opened
-        .handed
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(t, _)| *t)
-        .collect();
-    assert_eq!(tickets.len(), 30_000);
-    for ticket in tickets {
-        opened.journal.settle(ticket);
-        opened.journal.settle(ticket);
-    }
+    assert_eq!(settle_all(&opened), 30_000);
     // Only the segment being written is left.
     assert_eq!(segments(&dir).len(), 1, "{:?}", segments(&dir));
     assert_eq!(opened.metrics.segments.get(), 1);

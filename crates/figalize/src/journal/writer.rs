@@ -40,7 +40,11 @@ impl Batch {
 }
 
 /// Starts the writer on the active segment's `file`.
-pub(super) fn spawn<D>(journal: Arc<Journal>, file: File, dispatch: D) -> std::io::Result<()>
+pub(super) fn spawn<D>(
+    journal: Arc<Journal>,
+    file: Option<File>,
+    dispatch: D,
+) -> std::io::Result<()>
 where
     D: FnMut(Ticket, Vec<Entry>) + Send + 'static,
 {
@@ -61,7 +65,8 @@ where
 
 struct Writer<D> {
     journal: Arc<Journal>,
-    file: File,
+    /// The active segment; none until one could be made.
+    file: Option<File>,
     segment: u64,
     /// Bytes of the active segment known to be on disk.
     written: u64,
@@ -140,16 +145,13 @@ impl<D: FnMut(Ticket, Vec<Entry>)> Writer<D> {
     }
 
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        if self.roll || self.written >= SEGMENT_BYTES {
+        if self.roll || self.file.is_none() || self.written >= SEGMENT_BYTES {
             self.roll_over()?;
         }
-        if let Err(err) = self
-            .file
-            .write_all(bytes)
-            .and_then(|()| self.file.sync_data())
-        {
+        let file = self.file.as_mut().expect("a segment after rolling over");
+        if let Err(err) = file.write_all(bytes).and_then(|()| file.sync_data()) {
             // Best effort: the refused records should not come back at the next start.
-            let _ = self.file.set_len(self.written);
+            let _ = file.set_len(self.written);
             return Err(err);
         }
         self.written += bytes.len() as u64;
@@ -159,7 +161,7 @@ impl<D: FnMut(Ticket, Vec<Entry>)> Writer<D> {
     /// Starts the next segment; the one before is deleted as soon as its records settle.
     fn roll_over(&mut self) -> std::io::Result<()> {
         let next = self.segment + 1;
-        self.file = create_segment(&self.journal.dir, next)?;
+        self.file = Some(create_segment(&self.journal.dir, next)?);
         self.segment = next;
         self.written = format::MAGIC.len() as u64;
         self.roll = false;
