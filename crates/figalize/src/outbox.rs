@@ -146,7 +146,8 @@ impl Outbox {
             }
             return Err(OutboxFull);
         }
-        if self.full.swap(false, Ordering::Relaxed) {
+        // Read first: a swap on every request would write the shared line each time.
+        if self.full.load(Ordering::Relaxed) && self.full.swap(false, Ordering::Relaxed) {
             tracing::info!("history outbox has room again: figalizations are taken");
         }
         Ok(())

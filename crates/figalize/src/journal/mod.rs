@@ -116,6 +116,8 @@ struct State {
     unsettled: u64,
     closed: bool,
     started: bool,
+    /// Whether the writer sleeps, waiting for a batch.
+    writer_waiting: bool,
     /// The active segment's file, until the writer takes it; none when it could not be made.
     file: Option<File>,
 }
@@ -191,6 +193,7 @@ impl Journal {
             active,
             closed: false,
             started: false,
+            writer_waiting: false,
             file,
         };
         let journal = Arc::new(Self {
@@ -238,29 +241,31 @@ impl Journal {
     /// Appends `entry` and waits until it is on disk. Refused when the journal is full or
     /// cannot be written.
     pub async fn append(&self, entry: Entry) -> Result<(), AppendError> {
-        let mut record = Vec::with_capacity(256);
-        format::encode(&entry, &mut record);
-        let size = record.len() as u64;
         let (sender, receiver) = oneshot::channel();
-        {
+        let wake_writer = {
             let mut state = self.lock();
             if state.closed {
                 return Err(AppendError::Failed("the journal is closed".into()));
             }
+            // Encoded straight into the batch; taken back if it is over the bound.
+            let size = state.batch.push(entry, sender);
             if state.bytes + size > self.max_bytes {
+                state.batch.pop(size);
                 drop(state);
                 self.refuse();
                 return Err(AppendError::Full);
             }
             state.bytes += size;
             state.unsettled += HALVES;
-            state.batch.push(&record, entry, sender);
             self.metrics.bytes.set(gauge(state.bytes));
-        }
-        if self.full.swap(false, Ordering::Relaxed) {
+            state.writer_waiting
+        };
+        if self.full.load(Ordering::Relaxed) && self.full.swap(false, Ordering::Relaxed) {
             tracing::info!("the journal has room again: figalizations are taken");
         }
-        self.work.notify_one();
+        if wake_writer {
+            self.work.notify_one();
+        }
         receiver
             .await
             .unwrap_or_else(|_| Err(AppendError::Failed("the journal's writer stopped".into())))

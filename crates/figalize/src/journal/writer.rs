@@ -23,15 +23,26 @@ pub(super) struct Batch {
 }
 
 impl Batch {
+    /// Encodes `entry` at the end of the batch; its record's size, to be taken back with
+    /// [`Batch::pop`] if it is over the bound.
     pub(super) fn push(
         &mut self,
-        record: &[u8],
         entry: Entry,
         waiter: oneshot::Sender<Result<(), AppendError>>,
-    ) {
-        self.bytes.extend_from_slice(record);
+    ) -> u64 {
+        let start = self.bytes.len();
+        format::encode(&entry, &mut self.bytes);
         self.entries.push(entry);
         self.waiters.push(waiter);
+        (self.bytes.len() - start) as u64
+    }
+
+    /// Takes back the last record pushed, of `size` bytes.
+    pub(super) fn pop(&mut self, size: u64) {
+        let size = usize::try_from(size).expect("a record's size fits in memory");
+        self.bytes.truncate(self.bytes.len() - size);
+        self.entries.pop();
+        self.waiters.pop();
     }
 
     fn is_empty(&self) -> bool {
@@ -96,7 +107,11 @@ impl<D: FnMut(Ticket, Vec<Entry>)> Writer<D> {
             if state.closed {
                 return None;
             }
+            // Appends wake the writer only while it waits: most arrive while it syncs, and a
+            // wake-up each would cost a system call per request.
+            state.writer_waiting = true;
             state = self.journal.work.wait(state).expect("journal lock");
+            state.writer_waiting = false;
         }
     }
 
