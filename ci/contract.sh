@@ -63,11 +63,13 @@ for binary in figachechnaya history figalize imagizer; do
   [ -x "target/$PROFILE/$binary" ] || die "target/$PROFILE/$binary is not built (CONTRACT_BUILD=1 builds it)"
 done
 
-# A database left by an interrupted run is dropped: every run starts from an empty history.
+# A database left by an interrupted run is dropped, and figalize's journal for it with it:
+# every run starts from an empty history.
 ./ci/services/postgres.sh
 command -v psql >/dev/null || apt_install postgresql-client
 drop_database() {
   PGOPTIONS="-c client_min_messages=warning" psql "$ADMIN_URL" -qc "drop database if exists \"$DATABASE\" with (force)"
+  rm -rf "$LOCAL_STACK_STATE/journal-$DATABASE"
 }
 drop_database
 
