@@ -222,7 +222,8 @@ impl Journal {
             tracing::warn!(
                 records = count,
                 segments = recovered.len(),
-                "replaying figalizations an earlier process accepted and did not see through"
+                "replaying the journal an earlier process left: what it had not seen through, and \
+                 what had settled since its segment began (history stores that once, imagizer skips it)"
             );
         }
         for segment in recovered {

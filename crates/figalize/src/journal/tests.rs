@@ -251,3 +251,22 @@ async fn a_second_process_cannot_use_the_same_folder() {
     assert!(message.contains("JOURNAL_DIR"), "{message}");
     assert!(message.contains("another process"), "{message}");
 }
+
+#[tokio::test]
+async fn a_settled_segment_past_64_kib_gives_way_at_the_next_write() {
+    let dir = TempDir::new();
+    let opened = open(&dir, 1 << 30);
+    // About 100 KiB of records, all settled.
+    let appends = (0..1_000).map(|n| opened.journal.append(entry(n)));
+    for result in futures_util::future::join_all(appends).await {
+        result.unwrap();
+    }
+    assert_eq!(settle_all(&opened), 1_000);
+    let before = segments(&dir);
+    assert_eq!(before.len(), 1, "{before:?}");
+
+    opened.journal.append(entry(1_000)).await.unwrap();
+    let after = segments(&dir);
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_ne!(before, after, "the settled segment was deleted");
+}

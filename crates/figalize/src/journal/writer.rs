@@ -14,6 +14,11 @@ use tokio::sync::oneshot;
 
 use super::{AppendError, Entry, HALVES, Journal, SEGMENT_BYTES, Ticket, create_segment, format};
 
+/// Size past which a segment whose records have all settled gives way at the next write, so
+/// that it is deleted and a crash replays little that had settled, without a new file for every
+/// quiet moment.
+const SETTLED_SEGMENT_BYTES: u64 = 64 * 1024;
+
 /// Records waiting for the same sync.
 #[derive(Default)]
 pub(super) struct Batch {
@@ -160,7 +165,9 @@ impl<D: FnMut(Ticket, Vec<Entry>)> Writer<D> {
     }
 
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        if self.roll || self.file.is_none() || self.written >= SEGMENT_BYTES {
+        let settled_and_big =
+            self.written >= SETTLED_SEGMENT_BYTES && self.journal.active_settled();
+        if self.roll || self.file.is_none() || self.written >= SEGMENT_BYTES || settled_and_big {
             self.roll_over()?;
         }
         let file = self.file.as_mut().expect("a segment after rolling over");
@@ -214,6 +221,15 @@ impl Journal {
             segment.bytes += bytes;
             segment.unsettled += HALVES * records;
         }
+    }
+
+    /// Whether every record written to the active segment has settled.
+    fn active_settled(&self) -> bool {
+        let state = self.lock();
+        state
+            .segments
+            .get(&state.active)
+            .is_some_and(|segment| segment.unsettled == 0)
     }
 
     /// A batch of `records` records could not be written: they were refused.
