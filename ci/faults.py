@@ -5,7 +5,8 @@ nothing it accepted is lost.
 Started by ci/faults.sh, which builds the services and prepares the backing services this
 suite owns: a PostgreSQL cluster, a Kafka-protocol broker (Tansu) keeping its data in an S3
 bucket outside its process, and an S3 server (Garage) for the images. This script runs the three
-services as separate processes on them, sends figalize a steady load, and in turn:
+services as separate processes on them, and the one-process site on a DATA_DIR of its own,
+sends figalize (in scenario 8 the site) a steady load, and in turn:
 
   1. kill -9 history, restart it after 5 s
   2. stops PostgreSQL for 10 s
@@ -13,21 +14,29 @@ services as separate processes on them, sends figalize a steady load, and in tur
   4. stops the S3 server for 10 s
   5. kill -9 imagizer while it works through a batch, restarts it
   6. SIGTERM each service in turn under load (a rolling restart)
+  7. kill -9 figalize while its journal holds work not yet settled, restart it on the same
+     JOURNAL_DIR (a second instance serves meanwhile, as a Service's second ready endpoint)
+  8. kill -9 the one-process site the same way, restart it on the same DATA_DIR
 
 After each it waits for the backlog to drain, then checks:
   - figalize answered non-5xx to at least 99.9 % of the requests (a refused or dropped
-    connection counts as a failure);
-  - every accepted figalization (answer 200) has exactly one history row;
-  - every accepted figalization's text has its PNG in the bucket;
+    connection counts as a failure); what a kill -9 of the process serving the load left
+    unanswered is counted apart (see `cut_off_by_kills`);
+  - every accepted figalization (answer 200) has exactly one history row (for the site: in its
+    SQLite file);
+  - every accepted figalization's text has its PNG in the bucket (for the site: in its folder);
+  - a figalize killed and restarted on its journal replayed it;
   - a SIGTERM failed no request: none of the load's, none the stopping process logged as 5xx;
   - readiness of the affected service went false during the fault and true after.
 
 It prints a table of these figures per scenario and exits non-zero when a check fails.
 
 The load: FAULTS_RATE figalizations per second (100) from FAULTS_THREADS connections (8), each
-with a phrase of its own. FAULTS_SCENARIOS (e.g. "2,5") runs only some of the scenarios. Requests go to the figalize instances whose readiness answers 200,
-as a Kubernetes Service routes to ready endpoints; during figalize's rolling restart the
-replacement starts before the old instance is told to stop.
+with a phrase of its own. FAULTS_SCENARIOS (e.g. "2,5") runs only some of the scenarios.
+Requests go to the figalize instances whose readiness answers 200, as a Kubernetes Service
+routes to ready endpoints; during figalize's rolling restart the replacement starts before the
+old instance is told to stop. Every figalize instance has a JOURNAL_DIR of its own: a second
+process refuses a journal in use.
 """
 
 from __future__ import annotations
@@ -39,13 +48,17 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 ENV = os.environ
 BIN = Path(ENV["FAULTS_BIN"])
@@ -71,6 +84,8 @@ S3_KEY_SECRET = ENV["FAULTS_S3_KEY_SECRET"]
 HISTORY_PORT = int(ENV.get("FAULTS_HISTORY_PORT", "18401"))
 FIGALIZE_PORTS = (int(ENV.get("FAULTS_FIGALIZE_PORT", "18402")), int(ENV.get("FAULTS_FIGALIZE_PORT_2", "18412")))
 IMAGIZER_PORT = int(ENV.get("FAULTS_IMAGIZER_PORT", "18403"))
+SITE_PORT = int(ENV.get("FAULTS_SITE_PORT", "18404"))
+SITE_DATA = STATE / "site-data"
 KAFKA_DEBUG = ENV.get("FAULTS_KAFKA_DEBUG", "cgrp")
 
 DATABASE_URL = f"postgres://postgres@127.0.0.1:{PG_PORT}/postgres"
@@ -292,13 +307,21 @@ class Stack:
             Process(
                 f"figalize-{index + 1}", [str(BIN / "figalize")],
                 {**common, **kafka, **producer, "FIGALIZE_API_PORT": str(port),
-                 "HISTORY_APPEND_URL": f"http://127.0.0.1:{HISTORY_PORT}/api/append/"},
+                 "HISTORY_APPEND_URL": f"http://127.0.0.1:{HISTORY_PORT}/api/append/",
+                 "JOURNAL_DIR": str(STATE / f"journal-figalize-{index + 1}")},
                 port,
             )
             for index, port in enumerate(FIGALIZE_PORTS)
         ]
         # The figalize instance in service (the other one takes over in a rolling restart).
         self.current = 0
+        # On its embedded defaults whatever the calling shell exports: SQLite, the in-process
+        # job queue, a folder of images and the journal, all under its DATA_DIR.
+        embedded = dict.fromkeys(("DATABASE_URL", "DB_HOST", "KAFKA_BOOTSTRAP", "S3_BUCKET", "IMAGES_DIR",
+                                  "JOURNAL_DIR"), "")
+        self.site = Process("site", [str(BIN / "figachechnaya")],
+                            {**common, **embedded, "PORT": str(SITE_PORT), "DATA_DIR": str(SITE_DATA)},
+                            SITE_PORT)
 
     def start(self) -> None:
         log("Starting PostgreSQL, the broker and the image store")
@@ -307,15 +330,19 @@ class Stack:
         self.s3.wait_port(30)
         self.broker.start()
         self.broker.wait_port(30)
-        log("Starting history, imagizer and figalize")
-        for process in (self.history, self.imagizer, self.figalize[0]):
+        log("Starting history, imagizer, figalize and the one-process site")
+        for process in (self.history, self.imagizer, self.figalize[0], self.site):
             process.start()
-        for process in (self.history, self.imagizer, self.figalize[0]):
+        for process in (self.history, self.imagizer, self.figalize[0], self.site):
             wait_ready(process)
         wait_for_consumer(self.imagizer)
 
     def services(self) -> list[Process]:
-        return [self.history, self.imagizer, *self.figalize]
+        return [self.history, self.imagizer, *self.figalize, self.site]
+
+    def target(self, on_site: bool) -> Services | OneProcessSite:
+        """Where the load goes and what it had accepted is counted: the services, or the site."""
+        return OneProcessSite(self.site, SITE_DATA) if on_site else Services(self)
 
     def stop(self) -> None:
         for process in [*self.services(), self.broker, self.s3]:
@@ -413,13 +440,17 @@ class Answer:
     status: int | None
     text: str | None = None
     error: str | None = None
+    # The port it was sent to, and when its answer (or failure) came.
+    port: int = 0
+    done: float = 0.0
 
 
 @dataclass
 class Load:
-    """A steady load on figalize: RATE requests per second from THREADS connections."""
+    """A steady load on figalize (or the site): RATE requests per second from THREADS
+    connections."""
 
-    stack: Stack
+    target: Services | OneProcessSite
     watch: ReadinessWatch
     numbers: itertools.count
     answers: list[Answer] = field(default_factory=list)
@@ -442,10 +473,12 @@ class Load:
         return self.answers
 
     def targets(self) -> list[Process]:
-        """The figalize instances to send to: the ready ones, as a Service would route."""
-        running = [p for p in self.stack.figalize if p.alive()]
+        """The figalize instances to send to: the ready ones, as a Service would route; when
+        none is, the running ones, and when none runs, the first (its connections refused)."""
+        endpoints = self.target.endpoints()
+        running = [p for p in endpoints if p.alive()]
         ready_ones = [p for p in running if (s := self.watch.latest(p.name)) is not None and s.ok]
-        return ready_ones or running or [self.stack.figalize[self.stack.current]]
+        return ready_ones or running or endpoints[:1]
 
     def worker(self, next_at: float) -> None:
         connections: dict[int, http.client.HTTPConnection] = {}
@@ -461,7 +494,7 @@ class Load:
             target = targets[next(self.turn) % len(targets)]
             with self.lock:
                 number = next(self.numbers)
-            answer = Answer(phrase(number), time.monotonic(), None)
+            answer = Answer(phrase(number), time.monotonic(), None, port=target.port)
             body = json.dumps({"schema_id": 0, "phrase": answer.phrase}).encode()
             try:
                 conn = connections.get(target.port)
@@ -480,6 +513,7 @@ class Load:
                 stale = connections.pop(target.port, None)
                 if stale:
                     stale.close()
+            answer.done = time.monotonic()
             with self.lock:
                 self.answers.append(answer)
         for conn in connections.values():
@@ -494,7 +528,7 @@ def image_key(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest()
 
 
-def missing_images(texts: set[str]) -> set[str]:
+def missing_in_bucket(texts: set[str]) -> set[str]:
     """The texts whose PNG the image bucket does not hold (asked through Garage's public web
     endpoint, not through imagizer)."""
     missing = set()
@@ -590,6 +624,51 @@ def broker_snapshot(name: str) -> str:
     return "; ".join(summary)
 
 
+class Services:
+    """The three services: the load goes to figalize's instances (the one in service first),
+    rows are counted in PostgreSQL and PNGs asked of the bucket."""
+
+    def __init__(self, stack: Stack):
+        self.stack = stack
+
+    def endpoints(self) -> list[Process]:
+        return [self.stack.figalize[self.stack.current], self.stack.figalize[1 - self.stack.current]]
+
+    def rows(self) -> dict[str, int]:
+        """History rows per original phrase."""
+        return {original: int(count) for original, count in self.stack.pg.query(
+            "select original, count(*) from history group by original")}
+
+    def missing_images(self, texts: set[str]) -> set[str]:
+        return missing_in_bucket(texts)
+
+    def why_images_missing(self, scenario: str) -> list[str]:
+        return [f"the broker: {broker_snapshot(scenario)}", f"offsets imagizer never finished: {offsets_never_done()}"]
+
+
+class OneProcessSite:
+    """The one-process site: the load goes to it, rows are counted in its SQLite file (opened
+    read-only) and PNGs looked for in its folder of images."""
+
+    def __init__(self, process: Process, data_dir: Path):
+        self.process, self.data_dir = process, data_dir
+
+    def endpoints(self) -> list[Process]:
+        return [self.process]
+
+    def rows(self) -> dict[str, int]:
+        """History rows per original phrase."""
+        database = f"{(self.data_dir / 'history.sqlite3').as_uri()}?mode=ro"
+        with closing(sqlite3.connect(database, uri=True)) as db:
+            return dict(db.execute("select original, count(*) from history group by original").fetchall())
+
+    def missing_images(self, texts: set[str]) -> set[str]:
+        return {text for text in texts if not (self.data_dir / "images" / f"{image_key(text)}.png").is_file()}
+
+    def why_images_missing(self, scenario: str) -> list[str]:
+        return []
+
+
 @dataclass
 class Outcome:
     name: str
@@ -603,6 +682,13 @@ class Outcome:
     images: int = 0
     images_missing: int = 0
     sigterm_failures: int | None = None
+    # Processes killed while the load was sent to them, and the requests that got no answer
+    # because of it (see `cut_off_by_kills`): left out of the share of non-5xx answers.
+    kills: list[Kill] = field(default_factory=list)
+    cut_off: int = 0
+    refused_until_ready: int = 0
+    # Figalizations the scenario sent itself, checked with the load's.
+    own_answers: list[Answer] = field(default_factory=list)
     windows: list[Window] = field(default_factory=list)
     readiness: list[str] = field(default_factory=list)
     readiness_ok: bool = True
@@ -613,7 +699,8 @@ class Outcome:
 
     @property
     def share(self) -> float:
-        return self.non_5xx / self.requests if self.requests else 0.0
+        counted = self.requests - self.cut_off - self.refused_until_ready
+        return self.non_5xx / counted if counted > 0 else 0.0
 
     @property
     def passed(self) -> bool:
@@ -623,6 +710,8 @@ class Outcome:
             # The load sends only valid phrases: a 4xx is a bug, not a pass.
             and self.accepted == self.non_5xx
             and self.share >= NON_5XX_TARGET
+            # One request in flight per connection at the instant of a kill, at most.
+            and self.cut_off <= THREADS * len(self.kills)
             and self.rows_missing == 0
             and self.rows_duplicated == 0
             and self.images_missing == 0
@@ -631,10 +720,25 @@ class Outcome:
         )
 
 
-def settle_and_count(stack: Stack, outcome: Outcome, answers: list[Answer]) -> None:
+def cut_off_by_kills(outcome: Outcome, answers: list[Answer]) -> None:
+    """Counts apart the requests a kill -9 left without an answer: those sent to the killed
+    process that were in flight at the kill (one per connection at most), and those sent to it
+    after it was gone and before its restart was ready. The load sends there only when no other
+    instance runs (the one-process site has none): what a client of a site that is down sees.
+    With a second instance serving (scenario 7) there are none of those. Every other failure,
+    and every 5xx, still counts against the 99.9 %."""
+    for kill in outcome.kills:
+        unanswered = [a for a in answers
+                      if a.status is None and a.port == kill.port and a.done >= kill.at and a.sent <= kill.ready]
+        outcome.cut_off += sum(1 for a in unanswered if a.sent < kill.gone)
+        outcome.refused_until_ready += sum(1 for a in unanswered if a.sent >= kill.gone)
+
+
+def settle_and_count(target: Services | OneProcessSite, outcome: Outcome, answers: list[Answer]) -> None:
     """Waits (up to SETTLE_SECONDS) until every accepted figalization has its row and its PNG,
     then counts rows per phrase."""
     outcome.requests = len(answers)
+    cut_off_by_kills(outcome, answers)
     for answer in answers:
         key = str(answer.status) if answer.status else answer.error
         outcome.statuses[key] = outcome.statuses.get(key, 0) + 1
@@ -647,13 +751,14 @@ def settle_and_count(stack: Stack, outcome: Outcome, answers: list[Answer]) -> N
     rows: dict[str, int] = {}
     missing_texts = set(texts)
     while True:
-        rows = dict((original, int(count)) for original, count in stack.pg.query(
-            "select original, count(*) from history group by original"))
+        rows = target.rows()
         missing_rows = [p for p in phrases if p not in rows]
         if missing_texts:
-            missing_texts = missing_images(missing_texts)
+            missing_texts = target.missing_images(missing_texts)
+        serving = [p for p in target.endpoints() if p.alive()]
         try:
-            depth = metrics(stack.figalize[stack.current].port).get("figachechnaya_figalize_history_outbox_depth", 0)
+            depth = sum(metrics(p.port).get("figachechnaya_figalize_history_outbox_depth", 0)
+                        for p in serving) if serving else -1
         except (OSError, RuntimeError, http.client.HTTPException):
             depth = -1  # unknown: not drained
         if not missing_rows and not missing_texts and depth == 0:
@@ -665,8 +770,7 @@ def settle_and_count(stack: Stack, outcome: Outcome, answers: list[Answer]) -> N
     outcome.drained_in = time.monotonic() - started
     # Rows keep arriving only if something is still retrying: look once more after a pause.
     time.sleep(1)
-    rows = dict((original, int(count)) for original, count in stack.pg.query(
-        "select original, count(*) from history group by original"))
+    rows = target.rows()
     outcome.rows_once = sum(1 for p in phrases if rows.get(p) == 1)
     outcome.rows_missing = sum(1 for p in phrases if p not in rows)
     outcome.rows_duplicated = sum(1 for p in phrases if rows.get(p, 0) > 1)
@@ -675,8 +779,7 @@ def settle_and_count(stack: Stack, outcome: Outcome, answers: list[Answer]) -> N
     if missing_texts:
         keys = sorted(image_key(text) for text in missing_texts)
         outcome.notes.append(f"no PNG for the keys {', '.join(keys[:10])}{' …' if len(keys) > 10 else ''}")
-        outcome.notes.append(f"the broker: {broker_snapshot(outcome.name)}")
-        outcome.notes.append(f"offsets imagizer never finished: {offsets_never_done()}")
+        outcome.notes += target.why_images_missing(outcome.name)
     unanswered = {a.phrase for a in answers if a.status != 200}
     stored_anyway = sum(1 for p in unanswered if p in rows)
     if stored_anyway:
@@ -693,6 +796,17 @@ class Window:
     end: float
     expect: str
     back: str
+
+
+@dataclass
+class Kill:
+    """A SIGKILL of the process on `port` at `at`; `gone` once it had exited (the load sends it
+    nothing from then on while another instance runs), `ready` once its restart was ready."""
+
+    port: int
+    at: float
+    gone: float
+    ready: float = float("inf")
 
 
 def check_readiness(watch: ReadinessWatch, outcome: Outcome) -> None:
@@ -734,17 +848,25 @@ def wait_seen_down(watch: ReadinessWatch, name: str, since: float, timeout: floa
 # Scenarios
 
 
+def kill(process: Process, watch: ReadinessWatch) -> Kill:
+    """SIGKILL; returns once the readiness watch has seen the process down, as an orchestrator
+    notices before it restarts one."""
+    at = time.monotonic()
+    process.signal(signal.SIGKILL)
+    process.wait_exit(10)
+    killed = Kill(process.port, at, time.monotonic())
+    wait_seen_down(watch, process.name, at)
+    return killed
+
+
 def kill_history(stack: Stack, outcome: Outcome, watch: ReadinessWatch) -> None:
-    start = time.monotonic()
-    stack.history.signal(signal.SIGKILL)
-    stack.history.wait_exit(10)
+    killed = kill(stack.history, watch)
     log("history killed (SIGKILL); restarting it in 5 s")
-    wait_seen_down(watch, "history", start)
-    time.sleep(max(0.0, 5 - (time.monotonic() - start)))
+    time.sleep(max(0.0, 5 - (time.monotonic() - killed.at)))
     stack.history.start()
     took = wait_ready(stack.history)
     outcome.notes.append(f"history ready {took:.2f} s after its restart")
-    outcome.windows.append(Window("history", start, time.monotonic(), "down", "history"))
+    outcome.windows.append(Window("history", killed.at, time.monotonic(), "down", "history"))
 
 
 def outage(outcome: Outcome, what: str, stop, start, dependent: Process, expect: str) -> None:
@@ -787,17 +909,14 @@ def kill_imagizer(stack: Stack, outcome: Outcome, watch: ReadinessWatch) -> None
         now = metrics(IMAGIZER_PORT).get("figachechnaya_imagizer_jobs_total", 0)
     if now <= before:
         outcome.problems.append("imagizer finished no job within 10 s: not killed mid-batch")
-    start = time.monotonic()
-    stack.imagizer.signal(signal.SIGKILL)
-    stack.imagizer.wait_exit(10)
+    killed = kill(stack.imagizer, watch)
     log(f"imagizer killed (SIGKILL) after {now:.0f} jobs; restarting it")
-    wait_seen_down(watch, "imagizer", start)
     stack.imagizer.start()
     took = wait_ready(stack.imagizer)
     wait_for_consumer(stack.imagizer)
     outcome.notes.append(f"imagizer ready {took:.2f} s after its restart, consuming again after "
-                         f"{time.monotonic() - start:.1f} s")
-    outcome.windows.append(Window("imagizer", start, time.monotonic(), "down", "imagizer"))
+                         f"{time.monotonic() - killed.at:.1f} s")
+    outcome.windows.append(Window("imagizer", killed.at, time.monotonic(), "down", "imagizer"))
 
 
 def terminate(process: Process, outcome: Outcome, stopped_logs: list[tuple[Path, float]]) -> None:
@@ -835,13 +954,83 @@ def rolling_restart(stack: Stack, outcome: Outcome, watch: ReadinessWatch) -> No
     outcome.sigterm_failures += sum(answered_5xx(path, since) for path, since in stopped_logs)
 
 
+def kill_mid_journal(process: Process, target: Services | OneProcessSite, outcome: Outcome,
+                     watch: ReadinessWatch) -> None:
+    """kill -9 a process that runs figalize the instant it answers a figalization of the suite's
+    own, whose row and image job are then still on their way (the producer lingers 100 ms, the
+    site commits and renders in the background): they can come only from the journal. Restarts
+    it at once on the same port and journal, and checks that it replayed what it found there."""
+    # A phrase the load never sends (its numbers stay far below): one per start of each process.
+    own = Answer(phrase(10**9 + process.port * 1000 + process.starts), time.monotonic(), None, port=process.port)
+    own.status, body = http_request(process.port, "POST", "/api/figalize/",
+                                    json.dumps({"schema_id": 0, "phrase": own.phrase}).encode())
+    if own.status != 200:
+        raise RuntimeError(f"{process.name} answered {own.status} to a figalization: {body[:200]!r}")
+    killed = kill(process, watch)
+    own.done, own.text = killed.at, json.loads(body)["data"]
+    outcome.own_answers.append(own)
+    stored = own.phrase in target.rows()
+    drawn = not target.missing_images({own.text})
+    state = (f"{process.name} killed the instant it answered {own.phrase!r} 200: its row "
+             f"{'already' if stored else 'not yet'} stored, its PNG {'already' if drawn else 'not yet'} made")
+    log(f"{state}; restarting it")
+    outcome.notes.append(state)
+    if stored and drawn:
+        outcome.problems.append(f"{process.name} was killed too late: what it had answered was settled")
+    process.start()
+    took = wait_ready(process)
+    killed.ready = time.monotonic()
+    outcome.kills.append(killed)
+    outcome.windows.append(Window(process.name, killed.at, killed.ready, "down", process.name))
+    journal = metrics(process.port)
+    replayed = journal.get("figachechnaya_figalize_journal_replayed_total", 0)
+    note = (f"{process.name} ready {took:.2f} s after its restart, {killed.ready - killed.at:.2f} s after the "
+            f"kill; it replayed {replayed:.0f} journal records "
+            f"({journal.get('figachechnaya_figalize_journal_corrupt_total', 0):.0f} damaged tails skipped)")
+    log(note)
+    outcome.notes.append(note)
+    if replayed == 0:
+        outcome.problems.append(f"{process.name} replayed nothing from its journal")
+
+
+def kill_figalize(stack: Stack, outcome: Outcome, watch: ReadinessWatch) -> None:
+    # Two instances serve, as a Service with two ready endpoints: while the killed one restarts
+    # the load goes to the other, so what the kill leaves unanswered is what was in flight to
+    # it. The other has a journal of its own: it cannot take over the killed one's.
+    killed, other = stack.figalize[stack.current], stack.figalize[1 - stack.current]
+    other.start()
+    wait_ready(other)
+    outcome.notes.append(f"{other.name} served while {killed.name} restarted: left out of the non-5xx share "
+                         f"are only the requests in flight to {killed.name} when it was killed")
+    kill_mid_journal(killed, stack.target(on_site=False), outcome, watch)
+    # Both serve again for a while; then the second instance goes as it came, by SIGTERM.
+    time.sleep(2)
+    terminate(other, outcome, [])
+
+
+def kill_site(stack: Stack, outcome: Outcome, watch: ReadinessWatch) -> None:
+    # The site is one process: nothing answers it while it restarts (see `cut_off_by_kills`).
+    outcome.notes.append("the site is one process: left out of the non-5xx share are the requests in flight "
+                         "when it was killed and those refused until its restart was ready")
+    kill_mid_journal(stack.site, stack.target(on_site=True), outcome, watch)
+
+
+class Scenario(NamedTuple):
+    name: str
+    action: Callable[[Stack, Outcome, ReadinessWatch], None]
+    # The load goes to the one-process site, and its rows and PNGs are counted there.
+    on_site: bool = False
+
+
 SCENARIOS = [
-    ("1. kill -9 history, restart after 5 s", kill_history),
-    ("2. stop PostgreSQL for 10 s", stop_postgres),
-    ("3. stop the broker for 10 s", stop_broker),
-    ("4. stop S3 for 10 s", stop_s3),
-    ("5. kill -9 imagizer mid-batch, restart", kill_imagizer),
-    ("6. SIGTERM each service (rolling restart)", rolling_restart),
+    Scenario("1. kill -9 history, restart after 5 s", kill_history),
+    Scenario("2. stop PostgreSQL for 10 s", stop_postgres),
+    Scenario("3. stop the broker for 10 s", stop_broker),
+    Scenario("4. stop S3 for 10 s", stop_s3),
+    Scenario("5. kill -9 imagizer mid-batch, restart", kill_imagizer),
+    Scenario("6. SIGTERM each service (rolling restart)", rolling_restart),
+    Scenario("7. kill -9 figalize under load, restart on its journal", kill_figalize),
+    Scenario("8. kill -9 the one-process site under load, restart on its DATA_DIR", kill_site, on_site=True),
 ]
 
 
@@ -849,29 +1038,38 @@ SCENARIOS = [
 ABORTED = "the scenario could not run to its end"
 
 
-def run_scenario(stack: Stack, watch: ReadinessWatch, numbers: itertools.count, name: str, action) -> Outcome:
-    log(f"== {name}")
-    outcome = Outcome(name)
-    load = Load(stack, watch, numbers)
+def run_scenario(stack: Stack, watch: ReadinessWatch, numbers: itertools.count, scenario: Scenario) -> Outcome:
+    log(f"== {scenario.name}")
+    outcome = Outcome(scenario.name)
+    target = stack.target(scenario.on_site)
+    load = Load(target, watch, numbers)
     load.start()
     try:
         time.sleep(3)
-        action(stack, outcome, watch)
+        scenario.action(stack, outcome, watch)
         time.sleep(3)
     except (Exception, SystemExit) as err:  # noqa: BLE001 - reported as the scenario's failure
         outcome.problems.append(f"{ABORTED}: {err}")
     finally:
-        answers = load.stop()
+        answers = load.stop() + outcome.own_answers
     check_readiness(watch, outcome)
     if outcome.sigterm_failures is not None:
         outcome.sigterm_failures += sum(1 for a in answers if a.status is None or a.status >= 500)
     try:
-        settle_and_count(stack, outcome, answers)
+        settle_and_count(target, outcome, answers)
     except (Exception, SystemExit) as err:  # noqa: BLE001 - reported as the scenario's failure
         outcome.problems.append(f"{ABORTED}: counting failed: {err}")
     log(f"{'pass' if outcome.passed else 'FAIL'}: {outcome.requests} requests, "
-        f"{outcome.share:.2%} non-5xx, statuses {outcome.statuses}; {'; '.join(outcome.readiness)}")
+        f"{non_5xx_cell(outcome)} non-5xx, statuses {outcome.statuses}; {'; '.join(outcome.readiness)}")
     return outcome
+
+
+def non_5xx_cell(outcome: Outcome) -> str:
+    """The share of non-5xx answers, and beside it what a kill cut off, which it leaves out."""
+    if not outcome.kills:
+        return f"{outcome.share:.2%}"
+    refused = f", {outcome.refused_until_ready} refused until ready" if outcome.refused_until_ready else ""
+    return f"{outcome.share:.2%} (not counted: {outcome.cut_off} cut off by the kill{refused})"
 
 
 def table(outcomes: list[Outcome]) -> str:
@@ -885,14 +1083,14 @@ def table(outcomes: list[Outcome]) -> str:
             rows_cell += f" ({o.rows_missing} missing, {o.rows_duplicated} twice)"
         sigterm = "–" if o.sigterm_failures is None else str(o.sigterm_failures)
         rows.append(
-            f"| {o.name} | {o.requests:,} | {o.share:.2%} | {o.accepted:,} | {rows_cell} | "
+            f"| {o.name} | {o.requests:,} | {non_5xx_cell(o)} | {o.accepted:,} | {rows_cell} | "
             f"{o.images:,}/{o.images + o.images_missing:,} | {sigterm} | {'; '.join(o.readiness)} | "
             f"{'pass' if o.passed else 'FAIL'} |"
         )
     return "\n".join(rows)
 
 
-def selected_scenarios() -> list:
+def selected_scenarios() -> list[Scenario]:
     """The scenarios FAULTS_SCENARIOS names (comma-separated numbers), or all of them."""
     wanted = [part.strip() for part in ENV.get("FAULTS_SCENARIOS", "").split(",") if part.strip()]
     if not wanted:
@@ -921,8 +1119,8 @@ def main() -> int:
     try:
         stack.start()
         watch.start()
-        for name, action in selected:
-            outcome = run_scenario(stack, watch, numbers, name, action)
+        for scenario in selected:
+            outcome = run_scenario(stack, watch, numbers, scenario)
             outcomes.append(outcome)
             if any(problem.startswith(ABORTED) for problem in outcome.problems):
                 break

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Fault injection under load (ci/faults.py): the three services as separate processes on a
 # PostgreSQL cluster, a Kafka-protocol broker and an S3 server of this suite's own, a steady
-# load on figalize, and six faults in turn — kill -9 history, PostgreSQL down 10 s, the broker
-# down 10 s, S3 down 10 s, kill -9 imagizer mid-batch, a rolling SIGTERM of every service.
+# load on figalize, and eight faults in turn — kill -9 history, PostgreSQL down 10 s, the broker
+# down 10 s, S3 down 10 s, kill -9 imagizer mid-batch, a rolling SIGTERM of every service,
+# kill -9 figalize restarted on its journal, kill -9 the one-process site (loaded in its turn)
+# restarted on its DATA_DIR.
 # Prints a table of the checks per scenario; fails when one does not hold.
 #
 # Everything it starts is fresh for each run and stopped at the end:
@@ -14,8 +16,10 @@
 #                writes (If-Match, If-None-Match), which moto honours and Garage 2.5.0 ignores
 #                (with Garage the broker loses updates and consumers stall after a restart).
 #   images       a Garage on 18900–18903 (web endpoint 18902), as in production
-#   services     history 18401, figalize 18402 and 18412 (a rolling restart), imagizer 18403,
-#                release builds (the debug imagizer renders too slowly to keep up)
+#   services     history 18401, figalize 18402 and 18412 (a rolling restart; each with a
+#                JOURNAL_DIR of its own), imagizer 18403, the one-process site 18404 (its
+#                DATA_DIR in the state folder), release builds (the debug imagizer renders
+#                too slowly to keep up)
 #
 # Settings (environment): FAULTS_RATE (100 figalizations/s), FAULTS_THREADS (8),
 # FAULTS_PROFILE (release or debug: which build of the services to run), FAULTS_SCENARIOS
@@ -36,7 +40,7 @@ BROKER_BUCKET=figachechnaya-broker
 step "Fault injection: the binaries ($PROFILE) and the backing services' programs"
 flag=()
 [ "$PROFILE" = release ] && flag=(--release)
-cargo build "${flag[@]}" --locked --bins -p history -p figalize -p imagizer
+cargo build "${flag[@]}" --locked --bins -p history -p figalize -p imagizer -p figachechnaya
 tansu=$(TANSU_INSTALL_ONLY=1 ./ci/services/kafka.sh | tail -n 1)
 pg_bin=$(compgen -G "/usr/lib/postgresql/*/bin/initdb" | sort -V | tail -n 1 || true)
 if [ -z "$pg_bin" ]; then
@@ -78,7 +82,7 @@ step "Fault injection: fresh backing services"
 stop_garage "$STATE/images-garage"
 rm -rf "$STATE"
 mkdir -p "$STATE"
-for port in $PG_PORT $BROKER_PORT $BROKER_STORAGE_PORT $IMAGES_PORT 18401 18402 18412 18403; do
+for port in $PG_PORT $BROKER_PORT $BROKER_STORAGE_PORT $IMAGES_PORT 18401 18402 18412 18403 18404; do
   port_open "$port" && die "port $port is taken: is an earlier run still going?"
 done
 "$moto/moto_server" -H 127.0.0.1 -p $BROKER_STORAGE_PORT >"$STATE/moto.log" 2>&1 &
@@ -95,7 +99,7 @@ pg_data=$(mktemp -d /tmp/figachechnaya-faults-pg.XXXXXX)
 [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$pg_data"
 "${as_postgres[@]}" "$pg_bin/initdb" -D "$pg_data" -A trust -U postgres --no-sync >/dev/null
 
-step "Fault injection: six faults under load"
+step "Fault injection: eight faults under load"
 FAULTS_BIN="$PWD/target/$PROFILE" FAULTS_STATE="$STATE" \
   FAULTS_PG_CTL="${as_postgres[*]} $pg_bin/pg_ctl" FAULTS_PG_DATA="$pg_data" FAULTS_PG_PORT=$PG_PORT \
   FAULTS_PG_SOCKETS="$pg_data" \

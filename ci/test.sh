@@ -17,8 +17,9 @@
 #                            over HTTPS; the metrics scraped by Prometheus; a request in the logs
 #   ci/contract.sh           schemathesis against each service's OpenAPI document: no 5xx, and
 #                            every answer as documented
-#   ci/faults.sh             six faults under load (processes killed, PostgreSQL, the broker and
-#                            S3 stopped, a rolling restart): nothing accepted is lost
+#   ci/faults.sh             eight faults under load (processes killed, figalize and the
+#                            one-process site among them, PostgreSQL, the broker and S3 stopped,
+#                            a rolling restart): nothing accepted is lost
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=ci/lib.sh
