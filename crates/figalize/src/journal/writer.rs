@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::io::Write as _;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -18,6 +18,10 @@ use super::{AppendError, Entry, HALVES, Journal, SEGMENT_BYTES, Ticket, create_s
 /// that it is deleted and a crash replays little that had settled, without a new file for every
 /// quiet moment.
 const SETTLED_SEGMENT_BYTES: u64 = 64 * 1024;
+
+/// The shortest time between the starts of two syncs: what a request waits at most, beyond the
+/// sync itself, for the records arriving with it.
+const SYNC_INTERVAL: Duration = Duration::from_millis(1);
 
 /// Records waiting for the same sync.
 #[derive(Default)]
@@ -71,6 +75,7 @@ where
         segment,
         written: format::MAGIC.len() as u64,
         roll: false,
+        last_sync: Instant::now(),
         dispatch,
     };
     std::thread::Builder::new()
@@ -88,6 +93,8 @@ struct Writer<D> {
     written: u64,
     /// Whether the next batch goes to a new segment (after a failed write).
     roll: bool,
+    /// When the last write and sync began.
+    last_sync: Instant,
     dispatch: D,
 }
 
@@ -103,10 +110,25 @@ impl<D: FnMut(Ticket, Vec<Entry>)> Writer<D> {
 
     /// The records that arrived since the last sync; `None` once the journal is closed and
     /// nothing waits.
-    fn next_batch(&self) -> Option<Batch> {
+    fn next_batch(&mut self) -> Option<Batch> {
         let mut state = self.journal.lock();
         loop {
             if !state.batch.is_empty() {
+                // Syncs are paced: under load, one begins at most every SYNC_INTERVAL and
+                // takes what arrived meanwhile. A sync costs the same CPU however little it
+                // carries, so back-to-back syncs of a few records each would spend a good share
+                // of a core; a request arriving after a quiet spell is synced at once.
+                let rest = SYNC_INTERVAL.saturating_sub(self.last_sync.elapsed());
+                if !rest.is_zero() && !state.closed {
+                    state = self
+                        .journal
+                        .work
+                        .wait_timeout(state, rest)
+                        .expect("journal lock")
+                        .0;
+                    continue;
+                }
+                self.last_sync = Instant::now();
                 return Some(std::mem::take(&mut state.batch));
             }
             if state.closed {
