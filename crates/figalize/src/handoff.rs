@@ -14,7 +14,7 @@ use prometheus::{IntCounter, IntGauge, Registry};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::outbox::backoff_delay;
+use crate::outbox::{backoff_delay, wait_for_work};
 
 /// First and longest wait before offering waiting jobs again: the sink is in this process
 /// (or librdkafka's queue), so room comes back within moments.
@@ -102,12 +102,8 @@ impl ImageHandoff {
                     tracing::info!("the image job queue has room again");
                 }
                 failures = 0;
-                if drained.is_cancelled() {
+                if !wait_for_work(&self.wake, &drained).await {
                     return;
-                }
-                tokio::select! {
-                    () = self.wake.notified() => {}
-                    () = drained.cancelled() => {}
                 }
                 continue;
             }

@@ -255,12 +255,8 @@ pub async fn deliver(
             })
             .collect();
         if batches.is_empty() {
-            if drained.is_cancelled() {
+            if !wait_for_work(&outbox.wake, &drained).await {
                 return;
-            }
-            tokio::select! {
-                () = outbox.wake.notified() => {}
-                () = drained.cancelled() => {}
             }
             continue;
         }
@@ -285,6 +281,19 @@ pub async fn deliver(
         }
         tokio::time::sleep(delay).await;
     }
+}
+
+/// Waits until `wake` is notified (work may wait) or `drained` is cancelled; false when
+/// `drained` already was: no request can add work any more, and the caller, idle, is done.
+pub(crate) async fn wait_for_work(wake: &Notify, drained: &CancellationToken) -> bool {
+    if drained.is_cancelled() {
+        return false;
+    }
+    tokio::select! {
+        () = wake.notified() => {}
+        () = drained.cancelled() => {}
+    }
+    true
 }
 
 /// Sends the batches concurrently; returns what should be retried, in the order it came.

@@ -124,9 +124,16 @@ async fn jobs_wait_while_the_broker_is_down_and_go_out_when_it_returns() {
         keys.insert(key);
     }
     assert_eq!(keys, expected);
+    // Nothing given up and nothing turned away: the producer's queue held them all.
     assert_eq!(
         service
-            .metric("figachechnaya_figalize_image_jobs_dropped_total{reason=\"overflow\"}")
+            .metric("figachechnaya_figalize_image_jobs_dropped_total{reason=\"error\"}")
+            .await,
+        0
+    );
+    assert_eq!(
+        service
+            .metric("figachechnaya_figalize_image_jobs_deferred_total")
             .await,
         0
     );
