@@ -20,20 +20,21 @@
 //! [`format::parse`] tells, and the damaged tail is skipped, logged and counted at start —
 //! never a reason not to start.
 
+mod files;
 mod format;
 mod metrics;
 mod writer;
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::fs::{self, File};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use anyhow::Context as _;
 use tokio::sync::{Notify, oneshot};
 
+use files::{create_segment, lock, read_segment, remove, segment_files, segment_path};
 pub use format::Entry;
 pub use metrics::JournalMetrics;
 
@@ -362,115 +363,6 @@ impl Journal {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().expect("journal lock")
-    }
-}
-
-/// Takes the folder's lock file, or names the other process's claim.
-fn lock(dir: &Path) -> anyhow::Result<File> {
-    let path = dir.join("lock");
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("JOURNAL_DIR {}: cannot open its lock", dir.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => anyhow::bail!(
-            "JOURNAL_DIR {}: another process is using this journal; give each process a folder of its own",
-            dir.display()
-        ),
-        Err(TryLockError::Error(err)) => {
-            Err(err).with_context(|| format!("JOURNAL_DIR {}: cannot lock it", dir.display()))
-        }
-    }
-}
-
-/// The segment files in `dir`, oldest first.
-fn segment_files(dir: &Path) -> anyhow::Result<Vec<(u64, PathBuf)>> {
-    let mut found = Vec::new();
-    let listing = fs::read_dir(dir)
-        .with_context(|| format!("JOURNAL_DIR {}: cannot list it", dir.display()))?;
-    for dir_entry in listing {
-        let path = dir_entry
-            .with_context(|| format!("JOURNAL_DIR {}: cannot list it", dir.display()))?
-            .path();
-        let number = path
-            .extension()
-            .filter(|extension| *extension == "journal")
-            .and(path.file_stem())
-            .and_then(|stem| stem.to_str())
-            .and_then(|stem| stem.parse::<u64>().ok());
-        if let Some(number) = number {
-            found.push((number, path));
-        }
-    }
-    found.sort_unstable();
-    Ok(found)
-}
-
-fn segment_path(dir: &Path, number: u64) -> PathBuf {
-    dir.join(format!("{number:020}.journal"))
-}
-
-/// The records of a segment file. Damage is logged and counted, never fatal: a damaged tail is
-/// skipped, a file that is not a segment is set aside as `<name>.corrupt`.
-fn read_segment(path: &Path, metrics: &JournalMetrics) -> Vec<Entry> {
-    let parsed = fs::read(path)
-        .map_err(|err| err.to_string())
-        .and_then(|data| {
-            format::parse(&data)
-                .map(|parsed| (parsed, data.len()))
-                .map_err(|err| err.to_string())
-        });
-    match parsed {
-        Ok((parsed, length)) => {
-            if let Some(offset) = parsed.damaged_at {
-                metrics.corrupt.inc();
-                tracing::error!(
-                    segment = %path.display(),
-                    records = parsed.entries.len(),
-                    offset,
-                    skipped_bytes = length - offset,
-                    "journal segment damaged (a write torn by a crash?): its records up to the damage are replayed, the rest skipped"
-                );
-            }
-            parsed.entries
-        }
-        Err(reason) => {
-            metrics.corrupt.inc();
-            let aside = path.with_extension("journal.corrupt");
-            tracing::error!(
-                segment = %path.display(),
-                reason,
-                set_aside = %aside.display(),
-                "journal segment unreadable: skipped and set aside"
-            );
-            if let Err(err) = fs::rename(path, &aside) {
-                tracing::error!(error = %err, "cannot set the segment aside");
-            }
-            Vec::new()
-        }
-    }
-}
-
-/// Creates segment `number` with its magic, synced along with the folder's entry for it.
-fn create_segment(dir: &Path, number: u64) -> std::io::Result<File> {
-    let mut file = OpenOptions::new()
-        .create_new(true)
-        .append(true)
-        .open(segment_path(dir, number))?;
-    file.write_all(format::MAGIC)?;
-    file.sync_all()?;
-    File::open(dir)?.sync_all()?;
-    Ok(file)
-}
-
-fn remove(path: &Path) {
-    if let Err(err) = fs::remove_file(path)
-        && err.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!(segment = %path.display(), error = %err, "cannot delete a settled journal segment; it is replayed (harmlessly) at the next start");
     }
 }
 
