@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use super::{Entry, JournalMetrics, format};
+use super::{Entry, JournalMetrics, SEGMENT_BYTES, format};
 
 /// Takes the folder's lock file, or names the other process's claim.
 pub(super) fn lock(dir: &Path) -> anyhow::Result<File> {
@@ -97,15 +97,30 @@ pub(super) fn read_segment(path: &Path, metrics: &JournalMetrics) -> Vec<Entry> 
     }
 }
 
-/// Creates segment `number` with its magic, synced along with the folder's entry for it.
+/// Creates segment `number` at its full size — the magic, then zeros — synced along with the
+/// folder's entry for it.
+///
+/// Made whole up front so that each later sync flushes only the records' own pages: an
+/// overwrite of blocks already on disk changes none of the file's metadata, and `fdatasync`
+/// then skips the filesystem journal's commit that every appending write would need.
 pub(super) fn create_segment(dir: &Path, number: u64) -> std::io::Result<File> {
+    let path = segment_path(dir, number);
     let mut file = OpenOptions::new()
         .create_new(true)
-        .append(true)
-        .open(segment_path(dir, number))?;
-    file.write_all(format::MAGIC)?;
-    file.sync_all()?;
-    File::open(dir)?.sync_all()?;
+        .write(true)
+        .open(&path)?;
+    let made = {
+        let mut whole = vec![0; usize::try_from(SEGMENT_BYTES).expect("a segment fits in memory")];
+        whole[..format::MAGIC.len()].copy_from_slice(format::MAGIC);
+        file.write_all(&whole)
+            .and_then(|()| file.sync_all())
+            .and_then(|()| File::open(dir)?.sync_all())
+    };
+    if let Err(err) = made {
+        // A half-made segment (a full disk) would be set aside as damage at the next start.
+        let _ = fs::remove_file(&path);
+        return Err(err);
+    }
     Ok(file)
 }
 

@@ -1,9 +1,11 @@
 //! The journal's file format: pure functions over bytes, no I/O.
 //!
 //! A segment starts with the 8-byte [`MAGIC`], then records, each
-//! `length: u32 LE | crc32(payload): u32 LE | payload`, the payload the JSON of an [`Entry`].
-//! JSON keeps the files readable with `strings` and lets a later version add fields; the
-//! checksum tells a torn or damaged record from a whole one.
+//! `length: u32 LE | crc32(payload): u32 LE | payload`, the payload the JSON of an [`Entry`],
+//! then zeros to the end of the file: segments are made at their full size, and a length of
+//! zero (no entry is empty) marks where the records end. JSON keeps the files readable with
+//! `strings` and lets a later version add fields; the checksum tells a torn or damaged record
+//! from a whole one.
 
 use serde::{Deserialize, Serialize};
 
@@ -57,9 +59,10 @@ pub struct Parsed {
 #[error("not a journal segment: its first bytes are not {MAGIC:?}")]
 pub struct NotASegment;
 
-/// Reads a segment's records. Reading stops at the first record that is cut short, longer than
-/// any entry can be, fails its checksum or is not an entry's JSON: a crash mid-write leaves
-/// such a tail, and nothing after a damaged record can be trusted to start where it seems to.
+/// Reads a segment's records, up to the zeros that follow the last one. Reading stops at the
+/// first record that is cut short, longer than any entry can be, fails its checksum or is not
+/// an entry's JSON: a crash mid-write leaves such a tail, and nothing after a damaged record
+/// can be trusted to start where it seems to.
 pub fn parse(data: &[u8]) -> Result<Parsed, NotASegment> {
     let Some(mut rest) = data.strip_prefix(MAGIC.as_slice()) else {
         return Err(NotASegment);
@@ -67,6 +70,10 @@ pub fn parse(data: &[u8]) -> Result<Parsed, NotASegment> {
     let mut parsed = Parsed::default();
     while !rest.is_empty() {
         let offset = data.len() - rest.len();
+        // A length of zero: the end, if only zeros follow.
+        if rest.starts_with(&[0; 4]) && rest.iter().all(|byte| *byte == 0) {
+            break;
+        }
         let Some((entry, length)) = record(rest) else {
             parsed.damaged_at = Some(offset);
             break;
@@ -123,6 +130,38 @@ mod tests {
     }
 
     #[test]
+    fn the_zeros_after_the_last_record_are_the_unwritten_rest_of_the_segment() {
+        let mut data = segment(3);
+        data.resize(4096, 0);
+        let parsed = parse(&data).unwrap();
+        assert_eq!(parsed.entries, (0..3).map(entry).collect::<Vec<_>>());
+        assert_eq!(parsed.damaged_at, None);
+        let mut empty = MAGIC.to_vec();
+        empty.resize(4096, 0);
+        assert_eq!(parse(&empty).unwrap(), Parsed::default());
+    }
+
+    #[test]
+    fn a_record_whose_end_never_reached_the_disk_is_damage() {
+        // The last record's final bytes still zero, as the segment was made: a crash before
+        // its sync finished.
+        let mut data = segment(3);
+        let two = segment(2).len();
+        let whole = data.len();
+        data[whole - 5..].fill(0);
+        data.resize(4096, 0);
+        let parsed = parse(&data).unwrap();
+        assert_eq!(parsed.entries.len(), 2);
+        assert_eq!(parsed.damaged_at, Some(two));
+        // A record written after a stretch that never was: zeros, then bytes.
+        let mut gap = segment(1);
+        let one = gap.len();
+        gap.resize(one + 64, 0);
+        encode(&entry(5), &mut gap);
+        assert_eq!(parse(&gap).unwrap().damaged_at, Some(one));
+    }
+
+    #[test]
     fn a_record_cut_anywhere_ends_the_segment_where_it_starts() {
         let whole = segment(3);
         let two = segment(2).len();
@@ -150,12 +189,11 @@ mod tests {
         let one = data.len();
         data.extend_from_slice(&[0xff; 64]);
         assert_eq!(parse(&data).unwrap().damaged_at, Some(one));
-        // Zeros, as a file extended but never written leaves: an empty record, checksum and
-        // all, but no entry's JSON.
-        let mut zeros = segment(1);
-        zeros.extend_from_slice(&[0; 16]);
-        assert_eq!(parse(&zeros).unwrap().entries.len(), 1);
-        assert_eq!(parse(&zeros).unwrap().damaged_at, Some(one));
+        // An empty record with a checksum, which no writer makes.
+        let mut empty = segment(1);
+        empty.extend_from_slice(&[0, 0, 0, 0, 1, 0, 0, 0]);
+        assert_eq!(parse(&empty).unwrap().entries.len(), 1);
+        assert_eq!(parse(&empty).unwrap().damaged_at, Some(one));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! none does.
 
 use std::fs::File;
-use std::io::Write as _;
+use std::os::unix::fs::FileExt as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -189,11 +189,20 @@ impl<D: FnMut(Ticket, Vec<Entry>)> Writer<D> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         let settled_and_big =
             self.written >= SETTLED_SEGMENT_BYTES && self.journal.active_settled();
-        if self.roll || self.file.is_none() || self.written >= SEGMENT_BYTES || settled_and_big {
+        // A batch that would run past the segment's end starts the next one, unless the
+        // segment is new (a batch bigger than a segment makes it longer).
+        let past_end = self.written + bytes.len() as u64 > SEGMENT_BYTES
+            && self.written > format::MAGIC.len() as u64;
+        if self.roll || self.file.is_none() || past_end || settled_and_big {
             self.roll_over()?;
         }
-        let file = self.file.as_mut().expect("a segment after rolling over");
-        if let Err(err) = file.write_all(bytes).and_then(|()| file.sync_data()) {
+        let file = self.file.as_ref().expect("a segment after rolling over");
+        // Into the zeros the segment was made with (past its end only with a batch bigger
+        // than a segment).
+        if let Err(err) = file
+            .write_all_at(bytes, self.written)
+            .and_then(|()| file.sync_data())
+        {
             // Best effort: the refused records should not come back at the next start.
             let _ = file.set_len(self.written);
             return Err(err);
