@@ -43,7 +43,14 @@ S3_KEY_ID = os.environ["S3_LOCAL_KEY_ID"]
 S3_KEY_SECRET = os.environ["S3_LOCAL_KEY_SECRET"]
 S3_BUCKET = os.environ["S3_LOCAL_BUCKET"]
 
-PORTS = {"ceiling": 18099, "history": 18101, "figalize": 18102, "imagizer": 18103, "site": 18180}
+PORTS = {
+    "ceiling": 18099, "history": 18101, "figalize": 18102, "imagizer": 18103, "site": 18180,
+    "figalize-baseline": 18104, "site-baseline": 18181,
+}
+# An earlier commit's figalize and one-process site, built by bench/run.sh when BASELINE names
+# it, measured in the same run, alternating with this commit's.
+BASELINE_RELEASE = Path(os.environ["BASELINE_RELEASE"]) if os.environ.get("BASELINE_RELEASE") else None
+BASELINE_COMMIT = os.environ.get("BASELINE_COMMIT", "")
 FIGALIZE_BODY = '{"schema_id": 0, "phrase": "велосипед"}'
 APPEND_BODY = '{"original": "велосипед", "figalized": "Фигосипед"}'
 IMAGE_URL_BODY = '{"phrase": "Фигосипед"}'
@@ -101,6 +108,7 @@ class Service:
     port: int
     env: dict
     ready_path: str = "/api/healthz/"
+    release: Path = RELEASE
     process: subprocess.Popen | None = None
     startup_ms: list[float] = field(default_factory=list)
 
@@ -115,7 +123,7 @@ class Service:
         env = {"PATH": os.environ["PATH"], "HOST": "127.0.0.1", **self.env}
         started = time.perf_counter()
         self.process = subprocess.Popen(
-            [str(RELEASE / self.binary)], env=env, stdout=logfile, stderr=subprocess.STDOUT
+            [str(self.release / self.binary)], env=env, stdout=logfile, stderr=subprocess.STDOUT
         )
         deadline = started + 60
         while get(self.url(self.ready_path), timeout=0.2) != 200:
@@ -178,26 +186,31 @@ def services() -> dict[str, Service]:
             "S3_PUBLIC_URL": "http://127.0.0.1:3902/",
         },
     )
-    figalize = Service(
-        "figalize",
-        "figalize",
-        PORTS["figalize"],
-        {
-            **common,
-            **kafka,
-            "FIGALIZE_API_PORT": str(PORTS["figalize"]),
-            "HISTORY_APPEND_URL": f"http://127.0.0.1:{PORTS['history']}/api/append/",
-            "JOURNAL_DIR": str(WORK / "figalize-journal"),
-        },
-    )
-    site = Service(
-        "site",
-        "figachechnaya",
-        PORTS["site"],
-        {**common, "PORT": str(PORTS["site"]), "DATA_DIR": str(WORK / "site-data")},
-    )
+
+    def figalize(name: str, release: Path) -> Service:
+        return Service(
+            name,
+            "figalize",
+            PORTS[name],
+            {
+                **common,
+                **kafka,
+                "FIGALIZE_API_PORT": str(PORTS[name]),
+                "HISTORY_APPEND_URL": f"http://127.0.0.1:{PORTS['history']}/api/append/",
+                "JOURNAL_DIR": str(WORK / f"{name}-journal"),
+            },
+            release=release,
+        )
+
+    def site(name: str, release: Path) -> Service:
+        env = {**common, "PORT": str(PORTS[name]), "DATA_DIR": str(WORK / f"{name}-data")}
+        return Service(name, "figachechnaya", PORTS[name], env, release=release)
+
     ceiling = Service("ceiling", "examples/ceiling", PORTS["ceiling"], {"PORT": str(PORTS["ceiling"])})
-    return {s.name: s for s in (history, imagizer, figalize, site, ceiling)}
+    every = [history, imagizer, figalize("figalize", RELEASE), site("site", RELEASE), ceiling]
+    if BASELINE_RELEASE:
+        every += [figalize("figalize-baseline", BASELINE_RELEASE), site("site-baseline", BASELINE_RELEASE)]
+    return {s.name: s for s in every}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,6 +225,7 @@ class Load:
     errors: int  # non-2xx answers and socket errors
     requests: int = 0  # answers of any kind
     connections: int = 0
+    cpu_us: float = float("nan")  # the server's CPU time per answer taken, microseconds
 
 
 def to_ms(value: str) -> float:
@@ -441,14 +455,28 @@ def run(procs: dict[str, Service], commit: str, started: datetime.datetime) -> i
             sys.exit("imagizer never stored the first image within 2 minutes")
         time.sleep(0.1)
 
-    scenarios = {
+    # An earlier commit's figalize and site, when measured, each right after this commit's run of
+    # the same scenario, so that both see the same machine.
+    baseline = {}
+    if BASELINE_RELEASE:
+        for name in ("figalize-baseline", "site-baseline"):
+            procs[name].start()
+        baseline = {
+            "figalize": ("figalize-baseline", lambda: figalize_run(procs["figalize-baseline"], procs["history"])),
+            "site-figalize": ("site-figalize-baseline", lambda: site_run(procs["site-baseline"])),
+        }
+    scenarios = {}
+    for name, scenario in {
         "ceiling": lambda: wrk(procs["ceiling"].url("/"), FIGALIZE_BODY),
         "figalize": lambda: figalize_run(procs["figalize"], procs["history"]),
         "getschemas": lambda: wrk(procs["figalize"].url("/api/getschemas/"), None),
         "append": lambda: append_run(procs["history"]),
         "getimageurl": lambda: wrk(procs["imagizer"].url("/api/getimageurl/"), IMAGE_URL_BODY),
-        "site-figalize": lambda: answered(wrk(procs["site"].url("/api/figalize/"), FIGALIZE_BODY)),
-    }
+        "site-figalize": lambda: site_run(procs["site"]),
+    }.items():
+        scenarios[name] = scenario
+        if name in baseline:
+            scenarios[baseline[name][0]] = baseline[name][1]
     results: dict[str, list[Load]] = {name: [] for name in scenarios}
     for i in range(1, RUNS + 1):
         for name, scenario in scenarios.items():
@@ -485,8 +513,9 @@ def run(procs: dict[str, Service], commit: str, started: datetime.datetime) -> i
     return 0
 
 
-# Every figalization answered 200 must reach history: (answered 200, rows committed) per run.
-COMMITTED: list[tuple[int, int]] = []
+# Every figalization answered 200 must reach history: (figalize, answered 200, rows committed)
+# per run.
+COMMITTED: list[tuple[str, int, int]] = []
 
 
 def history_rows(history: Service) -> int:
@@ -502,13 +531,26 @@ def figalize_run(figalize: Service, history: Service) -> Load:
     """The real path at its maximum rate; then waits for the outbox to drain and counts the
     rows history committed against the figalizations answered 200."""
     before = history_rows(history)
-    load = wrk(figalize.url("/api/figalize/"), FIGALIZE_BODY)
+    load = measured_cpu(figalize, lambda: wrk(figalize.url("/api/figalize/"), FIGALIZE_BODY))
     deadline = time.time() + 60
     while metric(figalize, "figachechnaya_figalize_history_outbox_depth") > 0 and time.time() < deadline:
         time.sleep(0.1)
     time.sleep(0.5)
-    COMMITTED.append((load.requests - load.errors, history_rows(history) - before))
+    COMMITTED.append((figalize.name, load.requests - load.errors, history_rows(history) - before))
     return answered(load)
+
+
+def site_run(site: Service) -> Load:
+    return measured_cpu(site, lambda: answered(wrk(site.url("/api/figalize/"), FIGALIZE_BODY)))
+
+
+def measured_cpu(service: Service, scenario) -> Load:
+    """Runs `scenario` and sets the service's CPU time per answer taken (200)."""
+    before = process_cpu(service.process.pid)
+    load = scenario()
+    taken = load.requests - load.errors
+    load.cpu_us = (process_cpu(service.process.pid) - before) * 1e6 / max(taken, 1)
+    return load
 
 
 def answered(load: Load) -> Load:
@@ -554,6 +596,32 @@ def profile_lines() -> list[str]:
     ]
 
 
+def baseline_lines(results: dict[str, list[Load]], ceiling: float) -> list[str]:
+    """This commit against the baseline's, when one was measured in the run."""
+    if "figalize-baseline" not in results:
+        return []
+    lines = [
+        "## Against the baseline",
+        "",
+        f"The same scenarios on commit `{BASELINE_COMMIT}`, built by `BASELINE={BASELINE_COMMIT} "
+        "bench/run.sh` and run right after this commit's, in each round. CPU per answer is the "
+        "server process's user + system time over the answers it gave 200; it moves less than "
+        "the rate on a shared machine.",
+        "",
+        "| scenario | baseline /s | this commit /s | this ÷ baseline | × ceiling, baseline → this | CPU µs per answer, baseline → this |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, label in (("figalize", "`POST /api/figalize/`, history + Kafka"), ("site-figalize", "one process: `POST /api/figalize/`")):
+        before, after = results[f"{name}-baseline"], results[name]
+        rate_before, rate_after = median([l.rps for l in before]), median([l.rps for l in after])
+        cpu_before, cpu_after = median([l.cpu_us for l in before]), median([l.cpu_us for l in after])
+        lines.append(
+            f"| {label} | {rate_before:,.0f} | {rate_after:,.0f} | {rate_after / rate_before:.2f} | "
+            f"{rate_before / ceiling:.2f} → {rate_after / ceiling:.2f} | {cpu_before:.1f} → {cpu_after:.1f} |"
+        )
+    return lines + [""]
+
+
 def render(commit, started, results, half, figalize_max, pipeline, procs, idle_rss, loaded_rss, sizes, split) -> str:
     ceiling = median([l.rps for l in results["ceiling"]])
     mb = lambda n: f"{n / 1_000_000:.1f} MB"
@@ -565,6 +633,8 @@ def render(commit, started, results, half, figalize_max, pipeline, procs, idle_r
         "append": f"`POST /api/append/`, {APPEND_CONNECTIONS} connections (committed rows/s)",
         "getimageurl": "`POST /api/getimageurl/` (image stored)",
         "site-figalize": "one process: `POST /api/figalize/` (SQLite, in-process queue; answered 200/s)",
+        "figalize-baseline": f"baseline `{BASELINE_COMMIT}`: `POST /api/figalize/` (answered 200/s)",
+        "site-figalize-baseline": f"baseline `{BASELINE_COMMIT}`: one process, `POST /api/figalize/` (answered 200/s)",
     }
     for name, loads in results.items():
         rps = median([l.rps for l in loads])
@@ -630,10 +700,11 @@ def render(commit, started, results, half, figalize_max, pipeline, procs, idle_r
         "figalize may still take and answer, so a few more rows than answers is expected; fewer "
         "would be a loss):",
         "",
-        "| run | answered 200 | rows committed | |",
-        "|---:|---:|---:|---|",
-        *[f"| {i} | {ok:,} | {rows:,} | {committed_verdict(ok, rows)} |" for i, (ok, rows) in enumerate(COMMITTED, 1)],
+        "| run | figalize | answered 200 | rows committed | |",
+        "|---:|---|---:|---:|---|",
+        *[f"| {i} | {name} | {ok:,} | {rows:,} | {committed_verdict(ok, rows)} |" for i, (name, ok, rows) in enumerate(COMMITTED, 1)],
         "",
+        *baseline_lines(results, ceiling),
         "## Where the cores go",
         "",
         f"During one more maximum-rate run of `POST /api/figalize/` ({split[0].rps:,.0f}/s), the cores "

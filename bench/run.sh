@@ -6,6 +6,8 @@
 #
 #   bench/run.sh                          # 3 runs of 10 s per scenario
 #   RUNS=5 DURATION=20 bench/run.sh
+#   BASELINE=<commit> bench/run.sh        # also that commit's figalize and one-process site,
+#                                         # alternating with this one's, compared in the report
 #
 # It measures and reports; it asserts no time. Stop other load on the machine first.
 set -euo pipefail
@@ -23,6 +25,19 @@ command -v perf >/dev/null || apt_install linux-perf || echo "perf is not availa
 step "Release binaries and the ceiling"
 cargo build --release --locked -p history -p figalize -p imagizer -p figachechnaya --bins
 cargo build --release --locked -p figalize --example ceiling
+
+if [ -n "${BASELINE:-}" ]; then
+  # The earlier commit's sources, exported apart and built with a target folder of their own:
+  # sharing one would let cargo take the other tree's artefacts for fresh.
+  BASELINE_COMMIT=$(git rev-parse --short=12 --verify "$BASELINE^{commit}")
+  step "The baseline: figalize and the one-process site at $BASELINE_COMMIT"
+  baseline_dir="$PWD/target/baseline"
+  rm -rf "$baseline_dir/src" && mkdir -p "$baseline_dir/src"
+  git archive "$BASELINE_COMMIT" | tar -x -C "$baseline_dir/src"
+  (cd "$baseline_dir/src" &&
+    CARGO_TARGET_DIR="$baseline_dir/target" cargo build --release --locked -p figalize -p figachechnaya --bins)
+  export BASELINE_COMMIT BASELINE_RELEASE="$baseline_dir/target/release"
+fi
 
 ./ci/services/up.sh
 
