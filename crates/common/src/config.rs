@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use axum::http::HeaderValue;
 
+use crate::connections::ConnectionsConfig;
 use crate::limits::LimitsConfig;
 
 /// A configuration value that is missing or malformed.
@@ -146,6 +147,8 @@ pub struct HttpConfig {
     pub shutdown_grace: Duration,
     /// Load shedding and rate limits per client.
     pub limits: LimitsConfig,
+    /// How many connections, and how long each has to send its headers.
+    pub connections: ConnectionsConfig,
 }
 
 impl HttpConfig {
@@ -166,6 +169,7 @@ impl HttpConfig {
             shutdown_delay: env.millis("SHUTDOWN_DELAY_MS", Duration::ZERO)?,
             shutdown_grace: env.millis("SHUTDOWN_GRACE_MS", Duration::from_secs(20))?,
             limits: limits(env)?,
+            connections: ConnectionsConfig::from_env(env)?,
         })
     }
 }

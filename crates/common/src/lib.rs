@@ -8,6 +8,7 @@ pub mod app;
 pub mod append_batch;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod health;
 pub mod image_job;

@@ -46,7 +46,12 @@ const SHARDS: usize = 16;
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
 fn exempt(request: &Request) -> bool {
-    EXEMPT.contains(&request.uri().path())
+    exempt_path(request.uri().path())
+}
+
+/// Whether `path` is a probe's or the scrape's, served whatever the load.
+pub(crate) fn exempt_path(path: &str) -> bool {
+    EXEMPT.contains(&path)
 }
 
 /// An address or a network of `TRUSTED_PROXIES`: `10.0.0.7`, `10.0.0.0/8`, `::1`.
@@ -147,24 +152,36 @@ pub fn client_of(peer: IpAddr, headers: &HeaderMap, trusted: &[Network]) -> IpAd
 }
 
 /// Counts refusals and logs when they happen, at most every [`LOG_EVERY`].
-struct Refusals {
+pub(crate) struct Refusals {
     counter: IntCounter,
     since_log: AtomicU64,
     last_log: Mutex<Option<Instant>>,
     what: &'static str,
+    message: &'static str,
 }
 
 impl Refusals {
-    fn new(counter: IntCounter, what: &'static str) -> Self {
+    /// Refusals counted in `counter`, logged as `message` with `what` as their reason.
+    pub(crate) fn new(counter: IntCounter, what: &'static str, message: &'static str) -> Self {
         Self {
             counter,
             since_log: AtomicU64::new(0),
             last_log: Mutex::new(None),
             what,
+            message,
         }
     }
 
-    fn refused(&self) {
+    pub(crate) fn refused(&self) {
+        self.count_and_log(None);
+    }
+
+    /// A refusal with its cause, which the log line names.
+    pub(crate) fn refused_because(&self, cause: &dyn std::fmt::Display) {
+        self.count_and_log(Some(cause));
+    }
+
+    fn count_and_log(&self, cause: Option<&dyn std::fmt::Display>) {
         self.counter.inc();
         self.since_log.fetch_add(1, Ordering::Relaxed);
         let Ok(mut last) = self.last_log.try_lock() else {
@@ -174,7 +191,11 @@ impl Refusals {
         if last.is_none_or(|at| now.duration_since(at) >= LOG_EVERY) {
             *last = Some(now);
             let refused = self.since_log.swap(0, Ordering::Relaxed);
-            tracing::warn!(refused, reason = self.what, "refusing requests");
+            if let Some(cause) = cause {
+                tracing::warn!(refused, reason = self.what, error = %cause, "{}", self.message);
+            } else {
+                tracing::warn!(refused, reason = self.what, "{}", self.message);
+            }
         }
     }
 }
@@ -211,6 +232,7 @@ impl Limits {
                     "Requests answered 503 at once because MAX_CONCURRENT_REQUESTS were in flight",
                 ),
                 "overloaded",
+                "refusing requests",
             ),
             rate_limited: Refusals::new(
                 counter(
@@ -218,6 +240,7 @@ impl Limits {
                     "Requests answered 429 because their client was over RATE_LIMIT_PER_SECOND",
                 ),
                 "rate_limited",
+                "refusing requests",
             ),
             config,
             in_flight: AtomicUsize::new(0),

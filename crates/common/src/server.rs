@@ -141,15 +141,17 @@ impl Server {
             stopping.begin_stop();
             tokio::time::sleep(delay).await;
         };
-        // Each request knows its peer's address, for the rate limits per client.
-        let server = axum::serve(
+        let metrics = crate::connections::ConnectionMetrics::new(&process.registry, process.name);
+        let server = crate::connections::serve(
             listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop_accepting)
-        .into_future();
+            router,
+            http.connections,
+            http.limits.trusted_proxies,
+            metrics,
+            stop_accepting,
+        );
         let drained = async {
-            server.await?;
+            server.await;
             tracing::info!("requests drained; waiting for background tasks");
             process.background_tasks_done().await;
             tracing::info!("background tasks done; exiting");

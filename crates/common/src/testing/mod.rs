@@ -6,7 +6,7 @@ mod service;
 
 pub use db::{TestDatabase, server_url};
 pub use proxy::TcpProxy;
-pub use service::{RunningService, assert_openapi, expect_error};
+pub use service::{RunningService, assert_openapi, expect_error, metric_value};
 
 use std::path::Path;
 
@@ -88,10 +88,36 @@ pub fn run_binary(binary: &str, args: &[&str], vars: &[(&str, &str)]) -> (i32, S
 /// Starts `binary` with `vars` added to a clean environment and JSON logs, and waits for its
 /// "listening" log line. The port variables should be `0`.
 pub fn start_binary(binary: &str, vars: &[(&str, &str)]) -> RunningBinary {
+    start(clean_command(binary), binary, vars)
+}
+
+/// [`start_binary`] with the process's open descriptors limited to `descriptors`, as a
+/// container's limit would (through `prlimit`, from util-linux, which then runs the binary).
+pub fn start_binary_with_descriptors(
+    binary: &str,
+    vars: &[(&str, &str)],
+    descriptors: u32,
+) -> RunningBinary {
+    let prlimit = std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join("prlimit"))
+                .find(|path| path.is_file())
+        })
+        .expect("prlimit (util-linux) is installed");
+    let mut command = clean_command(&prlimit.to_string_lossy());
+    command
+        .arg(format!("--nofile={descriptors}:{descriptors}"))
+        .arg("--")
+        .arg(binary);
+    start(command, binary, vars)
+}
+
+fn start(mut command: std::process::Command, binary: &str, vars: &[(&str, &str)]) -> RunningBinary {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
 
-    let mut child = clean_command(binary)
+    let mut child = command
         .env("LOG_FORMAT", "json")
         .envs(vars.iter().copied())
         .stdout(Stdio::piped())

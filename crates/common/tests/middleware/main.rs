@@ -436,3 +436,175 @@ async fn without_a_trusted_proxy_the_peer_is_the_client() {
     let limited = echo("203.0.113.2").await.unwrap();
     assert_eq!(error_code(limited).await, (429, "rate_limited".into()));
 }
+
+/// A connection to `addr` from the loopback address `source`: another client, as far as the
+/// server can tell.
+async fn connect_from(source: &str, addr: SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// Sends a `GET path` that asks to close, and reads the answer to its end.
+async fn get_once(stream: &mut tokio::net::TcpStream, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = format!("GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Whether the server closes `stream` (an end of stream or a reset) within ten seconds.
+async fn closed_by_the_server(stream: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buffer = [0; 256];
+    matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buffer)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+/// The value of a sample with `label="value"` in the test server's registry.
+fn labelled_metric(server: &TestServer, name: &str, label: &str, value: &str) -> f64 {
+    server
+        .process
+        .registry
+        .gather()
+        .iter()
+        .filter(|family| family.name() == name)
+        .flat_map(|family| family.get_metric().iter())
+        .find(|metric| {
+            metric
+                .get_label()
+                .iter()
+                .any(|pair| pair.name() == label && pair.value() == value)
+        })
+        .map_or(0.0, |metric| metric.get_counter().get_value())
+}
+
+#[tokio::test]
+async fn a_connection_that_does_not_send_its_headers_in_time_is_closed() {
+    use tokio::io::AsyncWriteExt;
+    let server = start(&[("HEADER_READ_TIMEOUT_MS", "300")], Arc::default()).await;
+    // Headers begun and never finished; and nothing at all.
+    let mut trickling = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    trickling
+        .write_all(b"GET /api/livez/ HTTP/1.1\r\nhost: test\r\n")
+        .await
+        .unwrap();
+    let mut silent = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    assert!(closed_by_the_server(&mut trickling).await);
+    assert!(closed_by_the_server(&mut silent).await);
+    assert_eq!(
+        metric(
+            &server,
+            "figachechnaya_test_http_connections_header_timeouts_total"
+        ),
+        2.0
+    );
+    // A client that sends its request at once is served as before.
+    let answer = get_once(
+        &mut connect_from("127.0.0.1", server.addr).await,
+        "/api/livez/",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test]
+async fn one_client_cannot_hold_more_than_its_share_of_connections() {
+    let server = start(&[("MAX_CONNECTIONS_PER_CLIENT", "3")], Arc::default()).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(connect_from("127.0.0.1", server.addr).await);
+    }
+    let mut fourth = connect_from("127.0.0.1", server.addr).await;
+    assert!(closed_by_the_server(&mut fourth).await);
+    assert_eq!(
+        labelled_metric(
+            &server,
+            "figachechnaya_test_http_connections_refused_total",
+            "reason",
+            "per_client"
+        ),
+        1.0
+    );
+    // Another client is served meanwhile.
+    let answer = get_once(&mut connect_from("127.0.0.2", server.addr).await, "/echo").await;
+    assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    // Once one of its connections closes, the first client gets its place back.
+    drop(held.pop());
+    common::testing::wait_until_async("the closed connection to be given back", || {
+        let server = &server;
+        async move {
+            let mut probe = connect_from("127.0.0.1", server.addr).await;
+            get_once(&mut probe, "/api/livez/")
+                .await
+                .starts_with("HTTP/1.1 200")
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn past_the_connection_bound_the_probes_still_answer_and_nothing_else_does() {
+    let server = start(
+        &[
+            ("MAX_CONNECTIONS", "4"),
+            ("MAX_CONNECTIONS_PER_CLIENT", "1000"),
+        ],
+        Arc::default(),
+    )
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(connect_from("127.0.0.1", server.addr).await);
+    }
+    // Every connection is open: the next ones come from the reserve, for the probes.
+    let live = get_once(
+        &mut connect_from("127.0.0.2", server.addr).await,
+        "/api/livez/",
+    )
+    .await;
+    assert!(live.starts_with("HTTP/1.1 200"), "{live}");
+    let metrics = get_once(
+        &mut connect_from("127.0.0.2", server.addr).await,
+        "/metrics",
+    )
+    .await;
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(
+        metrics.contains("figachechnaya_test_http_connections "),
+        "{metrics}"
+    );
+    let other = get_once(&mut connect_from("127.0.0.2", server.addr).await, "/echo").await;
+    assert!(other.starts_with("HTTP/1.1 503"), "{other}");
+    assert!(other.contains("\"code\":\"unavailable\""), "{other}");
+    // With the reserve taken too, a connection is closed as soon as it is accepted.
+    for _ in 0..common::connections::RESERVE {
+        held.push(connect_from("127.0.0.1", server.addr).await);
+    }
+    let mut refused = connect_from("127.0.0.2", server.addr).await;
+    assert!(closed_by_the_server(&mut refused).await);
+    assert!(
+        labelled_metric(
+            &server,
+            "figachechnaya_test_http_connections_refused_total",
+            "reason",
+            "full"
+        ) >= 1.0
+    );
+    // Once they go, everything is served again.
+    drop(held);
+    common::testing::wait_until_async("the connections to be given back", || {
+        let server = &server;
+        async move {
+            let mut stream = connect_from("127.0.0.2", server.addr).await;
+            get_once(&mut stream, "/echo")
+                .await
+                .starts_with("HTTP/1.1 405")
+        }
+    })
+    .await;
+}

@@ -1,6 +1,8 @@
 //! The figalize binary on its own, as an operator runs it.
 
-use common::testing::{TempDir, failed_start, run_binary, start_binary};
+use common::testing::{
+    TempDir, failed_start, run_binary, start_binary, start_binary_with_descriptors,
+};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_figalize");
 
@@ -127,4 +129,65 @@ fn an_unknown_argument_exits_2_with_the_usage() {
         "{stderr}"
     );
     assert!(stderr.contains("Usage: figalize [COMMAND]"), "{stderr}");
+}
+
+#[tokio::test]
+async fn slow_headers_from_one_client_leave_the_service_to_everyone_else() {
+    use tokio::io::AsyncWriteExt;
+    // With 1,024 descriptors, as a container may have: more slow connections than that.
+    let journal = TempDir::new();
+    let journal_dir = journal.path().to_str().unwrap();
+    let topic = format!("figalize-slow-headers-{}", uuid::Uuid::new_v4().simple());
+    let service = start_binary_with_descriptors(
+        BINARY,
+        &[
+            ("FIGALIZE_API_PORT", "0"),
+            ("JOURNAL_DIR", journal_dir),
+            ("KAFKA_TOPIC_NAME", &topic),
+        ],
+        1024,
+    );
+    let mut slow = Vec::new();
+    for _ in 0..1100 {
+        let mut stream = tokio::net::TcpStream::connect(service.addr).await.unwrap();
+        // Headers begun, never finished. A connection closed at once may refuse the write.
+        let _ = stream.write_all(b"POST /api/figalize/ HTTP/1.1\r\n").await;
+        slow.push(stream);
+    }
+    // Another client, and the probe, are answered within a second, as a liveness probe waits.
+    let other = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .timeout(std::time::Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let live = other
+        .get(format!("http://{}/api/livez/", service.addr))
+        .send()
+        .await
+        .expect("the liveness probe is answered within a second");
+    assert_eq!(live.status(), 200);
+    let figalized = other
+        .post(format!("http://{}/api/figalize/", service.addr))
+        .json(&serde_json::json!({"schema_id": 0, "phrase": "велосипед"}))
+        .send()
+        .await
+        .expect("a figalization is answered within a second");
+    assert_eq!(figalized.status(), 200);
+    // The first client's connections past its share (MAX_CONNECTIONS_PER_CLIENT, 256 by
+    // default) were closed at once.
+    let metrics = other
+        .get(format!("http://{}/metrics", service.addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let refused = common::testing::metric_value(
+        &metrics,
+        "figachechnaya_figalize_http_connections_refused_total{reason=\"per_client\"}",
+    );
+    assert_eq!(refused, 1100 - 256);
+    // No history runs here: the figalization waits in the journal, which goes with the folder.
+    service.kill();
 }
