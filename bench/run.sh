@@ -32,8 +32,12 @@ if [ -n "${BASELINE:-}" ]; then
   BASELINE_COMMIT=$(git rev-parse --short=12 --verify "$BASELINE^{commit}")
   step "The baseline: figalize and the one-process site at $BASELINE_COMMIT"
   baseline_dir="$PWD/target/baseline"
-  rm -rf "$baseline_dir/src" && mkdir -p "$baseline_dir/src"
-  git archive "$BASELINE_COMMIT" | tar -x -C "$baseline_dir/src"
+  # Exported again only for another commit: fresh files would make cargo build it all again.
+  if [ "$(cat "$baseline_dir/commit" 2>/dev/null)" != "$BASELINE_COMMIT" ]; then
+    rm -rf "$baseline_dir/src" && mkdir -p "$baseline_dir/src"
+    git archive "$BASELINE_COMMIT" | tar -x -C "$baseline_dir/src"
+    echo "$BASELINE_COMMIT" >"$baseline_dir/commit"
+  fi
   (cd "$baseline_dir/src" &&
     CARGO_TARGET_DIR="$baseline_dir/target" cargo build --release --locked -p figalize -p figachechnaya --bins)
   export BASELINE_COMMIT BASELINE_RELEASE="$baseline_dir/target/release"
