@@ -24,6 +24,7 @@ pub mod query;
 pub mod request_id;
 pub mod secret;
 pub mod server;
+pub mod streams;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

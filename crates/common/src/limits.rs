@@ -124,6 +124,11 @@ pub struct LimitsConfig {
     pub trusted_proxies: Vec<Network>,
 }
 
+/// The client a request comes from, as [`enforce`] determined it: set on every request that
+/// came over a socket and is not a probe's, for handlers that bound something per client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Client(pub IpAddr);
+
 /// The client a request comes from: the peer, or what trusted proxies say it forwards for.
 pub fn client_of(peer: IpAddr, headers: &HeaderMap, trusted: &[Network]) -> IpAddr {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
@@ -277,8 +282,12 @@ impl Limits {
 }
 
 /// Middleware: refuses oversized headers, sheds load past the concurrency limit, then applies
-/// the client's rate limit.
-pub async fn enforce(State(limits): State<Arc<Limits>>, request: Request, next: Next) -> Response {
+/// the client's rate limit; the request carries its [`Client`] on.
+pub async fn enforce(
+    State(limits): State<Arc<Limits>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let header_bytes: usize = request
         .headers()
         .iter()
@@ -304,23 +313,22 @@ pub async fn enforce(State(limits): State<Arc<Limits>>, request: Request, next: 
         limits.shed.refused();
         return ApiError::Busy("The service is busy; try again in a moment").into_response();
     }
-    if limits.config.rate_per_second > 0.0 {
-        let peer = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0.ip());
-        // Requests that did not come over a socket (in-process calls) have no client to limit.
-        if let Some(peer) = peer {
-            let client = client_of(peer, request.headers(), &limits.config.trusted_proxies);
-            if !limits.allow(client, Instant::now()) {
-                limits.rate_limited.refused();
-                return ApiError::client(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    "Too many requests from this client; slow down",
-                )
-                .into_response();
-            }
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
+    // Requests that did not come over a socket (in-process calls) have no client to limit.
+    if let Some(peer) = peer {
+        let client = client_of(peer, request.headers(), &limits.config.trusted_proxies);
+        request.extensions_mut().insert(Client(client));
+        if limits.config.rate_per_second > 0.0 && !limits.allow(client, Instant::now()) {
+            limits.rate_limited.refused();
+            return ApiError::client(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests from this client; slow down",
+            )
+            .into_response();
         }
     }
     next.run(request).await

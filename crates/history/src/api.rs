@@ -36,6 +36,7 @@ pub struct AppState {
     pub(crate) events: broadcast::Sender<Committed>,
     pub(crate) stopping: CancellationToken,
     pub(crate) stream_clients: prometheus::IntGauge,
+    pub(crate) streams: Arc<common::streams::Streams>,
 }
 
 /// The routes of the history service.

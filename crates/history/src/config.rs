@@ -53,6 +53,8 @@ pub struct Settings {
     pub database: Database,
     /// How appends are batched.
     pub writer: WriterConfig,
+    /// How many live streams may be open.
+    pub streams: common::streams::StreamsConfig,
 }
 
 impl Settings {
@@ -69,6 +71,7 @@ impl Settings {
         Ok(Self {
             database: database(env)?,
             writer,
+            streams: common::streams::StreamsConfig::from_env(env)?,
         })
     }
 }

@@ -87,6 +87,7 @@ pub async fn service(process: &Process, settings: &Settings) -> anyhow::Result<S
         events,
         stopping: process.stopping(),
         stream_clients,
+        streams: common::streams::Streams::new(settings.streams, &process.registry, process.name),
     };
     Ok(ServiceRoutes::new(
         "history",

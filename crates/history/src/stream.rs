@@ -3,6 +3,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
@@ -11,6 +12,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::WaitForCancellationFutureOwned;
 use utoipa::ToSchema;
 
+use common::limits::Client;
 use common::{ApiError, ErrorBody};
 
 use crate::api::{AppState, store_failure};
@@ -36,12 +38,18 @@ pub struct HistoryEvent {
     responses(
         (status = 200, description = "`text/event-stream` of `history` events, each a JSON HistoryEvent",
          content_type = "text/event-stream", body = HistoryEvent),
-        (status = 503, description = "The database is unavailable", body = ErrorBody),
+        (status = 429, description = "This client has `MAX_STREAMS_PER_CLIENT` streams open; retry after `Retry-After`", body = ErrorBody),
+        (status = 503, description = "The database is unavailable, or `MAX_STREAMS` streams are open; retry after `Retry-After`", body = ErrorBody),
     )
 )]
 pub async fn stream(
     State(state): State<AppState>,
+    client: Option<Extension<Client>>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    // Its place among the open streams, held as long as the stream.
+    let slot = state
+        .streams
+        .open(client.map(|Extension(Client(client))| client))?;
     // Subscribe before reading the current state, so no commit falls between the two.
     let receiver = state.events.subscribe();
     let latest = state.store.latest(1).await.map_err(|e| store_failure(&e))?;
@@ -50,7 +58,7 @@ pub async fn stream(
         count,
         entry: latest.into_iter().next(),
     };
-    let guard = ClientGuard::new(state.stream_clients.clone());
+    let guard = (ClientGuard::new(state.stream_clients.clone()), slot);
     let stopped = state.stopping.clone().cancelled_owned();
     let events = futures_util::stream::unfold(
         (Some(first), receiver, Box::pin(stopped), guard, 0),

@@ -120,3 +120,55 @@ async fn a_stream_hears_of_commits_made_through_another_instance() {
     assert_eq!(update["count"], 1);
     assert_eq!(update["entry"]["original"], "велосипед");
 }
+
+/// A client of its own: requests from another loopback address.
+fn client_from(source: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(source.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn live_streams_are_bounded_per_client_and_per_process() {
+    let app = spawn_app_on(
+        Backing::sqlite(),
+        &[("MAX_STREAMS_PER_CLIENT", "2"), ("MAX_STREAMS", "3")],
+    )
+    .await;
+    let open = |source: &'static str| {
+        let url = app.url("/api/history/stream");
+        async move { client_from(source).get(url).send().await.unwrap() }
+    };
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut events = Events::new(open("127.0.0.1").await);
+        events.next().await;
+        held.push(events);
+    }
+    let third = open("127.0.0.1").await;
+    assert_eq!(third.status(), 429);
+    assert_eq!(third.headers()["retry-after"], "1");
+    let body: Value = third.json().await.unwrap();
+    assert_eq!(body["code"], "rate_limited");
+    // Another client gets the process's last one, then the process is full.
+    let mut other = Events::new(open("127.0.0.2").await);
+    other.next().await;
+    let full = open("127.0.0.3").await;
+    assert_eq!(full.status(), 503);
+    let body: Value = full.json().await.unwrap();
+    assert_eq!(body["code"], "unavailable");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    for sample in [
+        "figachechnaya_history_http_streams_refused_total{reason=\"per_client\"} 1",
+        "figachechnaya_history_http_streams_refused_total{reason=\"full\"} 1",
+    ] {
+        assert!(metrics.contains(sample), "{sample} in {metrics}");
+    }
+    // A stream closed gives its place back.
+    drop(held.pop());
+    common::testing::wait_until_async("the closed stream to be given back", || async {
+        open("127.0.0.1").await.status() == 200
+    })
+    .await;
+}
