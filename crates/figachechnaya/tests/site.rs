@@ -305,7 +305,7 @@ fn a_missing_scheme_file_stops_start_up_naming_the_variable() {
 
 #[tokio::test]
 async fn one_client_holding_slow_connections_then_live_streams_leaves_the_site_to_others() {
-    use tokio::io::AsyncWriteExt;
+    use common::testing::{client_from, hold_connections, metric_of};
     let data = TempDir::new();
     let data_dir = data.path().to_str().unwrap();
     // With 1,024 descriptors, as a container may have: more connections than that, twice.
@@ -314,12 +314,11 @@ async fn one_client_holding_slow_connections_then_live_streams_leaves_the_site_t
         &[("PORT", "0"), ("DATA_DIR", data_dir)],
         1024,
     );
-    let other = reqwest::Client::builder()
-        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+    // Another client, which gives up after a second, as a liveness probe does.
+    let other = client_from("127.0.0.2")
         .timeout(std::time::Duration::from_secs(1))
         .build()
         .unwrap();
-    // Answered within a second, as a liveness probe waits: the probe and a figalization.
     let served = |phrase: &'static str| {
         let other = other.clone();
         let addr = site.addr;
@@ -339,52 +338,30 @@ async fn one_client_holding_slow_connections_then_live_streams_leaves_the_site_t
             assert_eq!(figalized.status(), 200);
         }
     };
-    let flood = |request: &'static [u8]| {
-        let addr = site.addr;
-        async move {
-            let mut held = Vec::new();
-            for _ in 0..1100 {
-                let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-                // A connection closed at once may refuse the write.
-                let _ = stream.write_all(request).await;
-                held.push(stream);
-            }
-            held
-        }
-    };
 
-    let slow = flood(b"POST /api/figalize/ HTTP/1.1\r\n").await;
+    let slow = hold_connections(site.addr, 1100, b"POST /api/figalize/ HTTP/1.1\r\n").await;
     served("велосипед").await;
     drop(slow);
     common::testing::wait_until_async("the slow connections to be closed", || async {
-        let metrics = other
-            .get(format!("http://{}/metrics", site.addr))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        common::testing::metric_value(&metrics, "figachechnaya_site_http_connections") < 8
+        metric_of(&other, site.addr, "figachechnaya_site_http_connections").await < 8
     })
     .await;
-    let streams = flood(b"GET /api/history/stream HTTP/1.1\r\nhost: site\r\n\r\n").await;
+    let streams = hold_connections(
+        site.addr,
+        1100,
+        b"GET /api/history/stream HTTP/1.1\r\nhost: site\r\n\r\n",
+    )
+    .await;
     served("самокат").await;
-    let metrics = other
-        .get(format!("http://{}/metrics", site.addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
     // Of the first client's streams, MAX_STREAMS_PER_CLIENT (16) were served, the rest of
     // its connections answered 429 or closed at once.
-    let refused = common::testing::metric_value(
-        &metrics,
+    let refused = metric_of(
+        &other,
+        site.addr,
         "figachechnaya_site_http_streams_refused_total{reason=\"per_client\"}",
-    );
-    assert!(refused > 0, "{metrics}");
+    )
+    .await;
+    assert!(refused > 0);
     drop(streams);
     assert!(site.terminate().success());
 }

@@ -171,14 +171,7 @@ impl RunningBinary {
 impl RunningBinary {
     /// The value of the sample `name` in the process's `/metrics`.
     pub async fn metric(&self, name: &str) -> i64 {
-        let text = reqwest::get(format!("http://{}/metrics", self.addr))
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .expect("the process answers /metrics")
-            .text()
-            .await
-            .expect("metrics text");
-        service::metric_value(&text, name)
+        metric_of(&reqwest::Client::new(), self.addr, name).await
     }
 
     /// Kills the process with SIGKILL, as a crash would, and reaps it.
@@ -193,6 +186,46 @@ impl Drop for RunningBinary {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A client whose connections come from the loopback address `source` (`127.0.0.2`, …):
+/// another client, as far as a server can tell.
+pub fn client_from(source: &str) -> reqwest::ClientBuilder {
+    let source: std::net::IpAddr = source.parse().expect("an address");
+    reqwest::Client::builder().local_address(source)
+}
+
+/// The value of the sample `name` in the `/metrics` of the server at `addr`, asked by `client`.
+pub async fn metric_of(client: &reqwest::Client, addr: std::net::SocketAddr, name: &str) -> i64 {
+    let text = client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .expect("the process answers /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    service::metric_value(&text, name)
+}
+
+/// Opens `count` connections to `addr` and sends `request` on each without reading the answer:
+/// one client holding them. Connections the server closes at once may refuse the write.
+pub async fn hold_connections(
+    addr: std::net::SocketAddr,
+    count: usize,
+    request: &[u8],
+) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::AsyncWriteExt as _;
+    let mut held = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("a connection is accepted");
+        let _ = stream.write_all(request).await;
+        held.push(stream);
+    }
+    held
 }
 
 /// Runs `binary` with `vars` and expects it to refuse to start; returns what it printed on

@@ -1,7 +1,8 @@
 //! The figalize binary on its own, as an operator runs it.
 
 use common::testing::{
-    TempDir, failed_start, run_binary, start_binary, start_binary_with_descriptors,
+    TempDir, client_from, failed_start, hold_connections, metric_of, run_binary, start_binary,
+    start_binary_with_descriptors,
 };
 
 const BINARY: &str = env!("CARGO_BIN_EXE_figalize");
@@ -133,7 +134,6 @@ fn an_unknown_argument_exits_2_with_the_usage() {
 
 #[tokio::test]
 async fn slow_headers_from_one_client_leave_the_service_to_everyone_else() {
-    use tokio::io::AsyncWriteExt;
     // With 1,024 descriptors, as a container may have: more slow connections than that.
     let journal = TempDir::new();
     let journal_dir = journal.path().to_str().unwrap();
@@ -147,16 +147,9 @@ async fn slow_headers_from_one_client_leave_the_service_to_everyone_else() {
         ],
         1024,
     );
-    let mut slow = Vec::new();
-    for _ in 0..1100 {
-        let mut stream = tokio::net::TcpStream::connect(service.addr).await.unwrap();
-        // Headers begun, never finished. A connection closed at once may refuse the write.
-        let _ = stream.write_all(b"POST /api/figalize/ HTTP/1.1\r\n").await;
-        slow.push(stream);
-    }
+    let slow = hold_connections(service.addr, 1100, b"POST /api/figalize/ HTTP/1.1\r\n").await;
     // Another client, and the probe, are answered within a second, as a liveness probe waits.
-    let other = reqwest::Client::builder()
-        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+    let other = client_from("127.0.0.2")
         .timeout(std::time::Duration::from_secs(1))
         .build()
         .unwrap();
@@ -175,19 +168,14 @@ async fn slow_headers_from_one_client_leave_the_service_to_everyone_else() {
     assert_eq!(figalized.status(), 200);
     // The first client's connections past its share (MAX_CONNECTIONS_PER_CLIENT, 256 by
     // default) were closed at once.
-    let metrics = other
-        .get(format!("http://{}/metrics", service.addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let refused = common::testing::metric_value(
-        &metrics,
+    let refused = metric_of(
+        &other,
+        service.addr,
         "figachechnaya_figalize_http_connections_refused_total{reason=\"per_client\"}",
-    );
+    )
+    .await;
     assert_eq!(refused, 1100 - 256);
+    drop(slow);
     // No history runs here: the figalization waits in the journal, which goes with the folder.
     service.kill();
 }

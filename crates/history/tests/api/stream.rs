@@ -121,14 +121,6 @@ async fn a_stream_hears_of_commits_made_through_another_instance() {
     assert_eq!(update["entry"]["original"], "велосипед");
 }
 
-/// A client of its own: requests from another loopback address.
-fn client_from(source: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .local_address(source.parse::<std::net::IpAddr>().unwrap())
-        .build()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn live_streams_are_bounded_per_client_and_per_process() {
     let app = spawn_app_on(
@@ -138,7 +130,10 @@ async fn live_streams_are_bounded_per_client_and_per_process() {
     .await;
     let open = |source: &'static str| {
         let url = app.url("/api/history/stream");
-        async move { client_from(source).get(url).send().await.unwrap() }
+        async move {
+            let client = common::testing::client_from(source).build().unwrap();
+            client.get(url).send().await.unwrap()
+        }
     };
     let mut held = Vec::new();
     for _ in 0..2 {
