@@ -160,6 +160,7 @@ pub fn build_with_pages(
     // `map_response` steps turn answer bodies back into axum's `Body`, which the timeout and
     // CORS layers need.
     let middleware = ServiceBuilder::new()
+        .map_response(security_headers)
         .layer(axum::middleware::from_fn(request_id::assign))
         .option_layer(cors(http))
         .layer(axum::middleware::from_fn(error::normalize))
@@ -183,6 +184,20 @@ pub fn build_with_pages(
         .map_response(IntoResponse::into_response)
         .layer(CatchPanicLayer::custom(error::panic_response));
     router.layer(DefaultBodyLimit::disable()).layer(middleware)
+}
+
+/// Headers every answer carries unless its route set its own (the site's page sets more):
+/// browsers must not guess a type other than the one sent, and no address of the site leaks
+/// to other origins as a referrer.
+fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+    let headers = response.headers_mut();
+    headers
+        .entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(header::HeaderValue::from_static("nosniff"));
+    headers
+        .entry(header::REFERRER_POLICY)
+        .or_insert(header::HeaderValue::from_static("no-referrer"));
+    response
 }
 
 fn cors(http: &HttpConfig) -> Option<CorsLayer> {

@@ -594,3 +594,38 @@ async fn past_the_connection_bound_the_probes_still_answer_and_nothing_else_does
     })
     .await;
 }
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let server = start(&[("MAX_BODY_BYTES", "32")], Arc::default()).await;
+    let client = reqwest::Client::new();
+    let answers = [
+        client.get(server.url("/api/livez/")).send().await.unwrap(),
+        client.get(server.url("/metrics")).send().await.unwrap(),
+        client
+            .get(server.url("/no/such/thing"))
+            .send()
+            .await
+            .unwrap(),
+        client.get(server.url("/panic")).send().await.unwrap(),
+        client
+            .post(server.url("/echo"))
+            .body("x".repeat(64))
+            .send()
+            .await
+            .unwrap(),
+    ];
+    for answer in answers {
+        let status = answer.status();
+        assert_eq!(
+            answer.headers()["x-content-type-options"],
+            "nosniff",
+            "{status}"
+        );
+        assert_eq!(
+            answer.headers()["referrer-policy"],
+            "no-referrer",
+            "{status}"
+        );
+    }
+}
