@@ -21,14 +21,13 @@
 //! Connections refused and headers timed out are counted; refusals and accept errors are
 //! logged at most every ten seconds, never one line each.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -48,6 +47,7 @@ use tower::ServiceExt as _;
 use crate::ApiError;
 use crate::config::{ConfigError, Env};
 use crate::limits::{Network, Refusals, exempt_path};
+use crate::per_client::{ClientSlot, PerClient};
 
 /// Connections kept, past `MAX_CONNECTIONS`, for the probes and `/metrics`.
 pub const RESERVE: usize = 32;
@@ -62,7 +62,7 @@ const FALLBACK_MAX: usize = 4096;
 const ACCEPT_PAUSE: Duration = Duration::from_millis(50);
 
 /// How connections are taken and held.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionsConfig {
     /// `MAX_CONNECTIONS`: connections open at once, beyond the [`RESERVE`].
     pub max: usize,
@@ -187,7 +187,7 @@ pub async fn serve(
 ) {
     let slots = Arc::new(Semaphore::new(config.max));
     let reserve = Arc::new(Semaphore::new(RESERVE));
-    let clients = Arc::new(Clients::default());
+    let clients = PerClient::new();
     let connections = TaskTracker::new();
     let stopping = CancellationToken::new();
     let mut stop = pin!(stop);
@@ -205,7 +205,7 @@ pub async fn serve(
         let client = if trusted.iter().any(|net| net.contains(peer.ip())) {
             None
         } else {
-            let Some(client) = Clients::enter(&clients, peer.ip(), config.per_client) else {
+            let Some(client) = clients.enter(peer.ip(), config.per_client) else {
                 metrics.per_client.refused();
                 continue;
             };
@@ -232,7 +232,7 @@ pub async fn serve(
                 _client: client,
             },
             router.clone(),
-            config.clone(),
+            config,
             Arc::clone(&metrics),
             stopping.clone(),
         ));
@@ -264,47 +264,7 @@ struct Accepted {
     reserved: bool,
     _permit: OwnedSemaphorePermit,
     /// Its place among its client's connections; none for a trusted proxy.
-    _client: Option<ClientConnection>,
-}
-
-/// Connections open per client address.
-#[derive(Default)]
-struct Clients {
-    open: Mutex<HashMap<IpAddr, usize>>,
-}
-
-impl Clients {
-    /// A place for one more connection of `client`, if it holds fewer than `max`.
-    fn enter(clients: &Arc<Self>, client: IpAddr, max: usize) -> Option<ClientConnection> {
-        let mut open = clients.open.lock().expect("connections per client");
-        let count = open.entry(client).or_insert(0);
-        if *count >= max {
-            return None;
-        }
-        *count += 1;
-        Some(ClientConnection {
-            clients: Arc::clone(clients),
-            client,
-        })
-    }
-}
-
-/// One connection of a client, given back when it closes.
-struct ClientConnection {
-    clients: Arc<Clients>,
-    client: IpAddr,
-}
-
-impl Drop for ClientConnection {
-    fn drop(&mut self) {
-        let mut open = self.clients.open.lock().expect("connections per client");
-        if let Some(count) = open.get_mut(&self.client) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.client);
-            }
-        }
-    }
+    _client: Option<ClientSlot>,
 }
 
 async fn connection(
@@ -403,24 +363,6 @@ impl Drop for Open<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_client_holds_at_most_its_share_and_gets_it_back_as_connections_close() {
-        let clients = Arc::new(Clients::default());
-        let one: IpAddr = "192.0.2.1".parse().unwrap();
-        let other: IpAddr = "192.0.2.2".parse().unwrap();
-        let first = Clients::enter(&clients, one, 2).unwrap();
-        let second = Clients::enter(&clients, one, 2).unwrap();
-        assert!(Clients::enter(&clients, one, 2).is_none());
-        assert!(Clients::enter(&clients, other, 2).is_some());
-        drop(first);
-        let third = Clients::enter(&clients, one, 2).unwrap();
-        drop((second, third));
-        assert!(
-            clients.open.lock().unwrap().is_empty(),
-            "nobody is remembered once gone"
-        );
-    }
 
     #[test]
     fn the_descriptor_limit_is_read_from_the_soft_column() {

@@ -18,6 +18,7 @@ pub mod kafka;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+mod per_client;
 pub mod phrase;
 pub mod probe;
 pub mod query;

@@ -8,16 +8,17 @@
 //! answered at once, 503 `unavailable` for the process and 429 `rate_limited` for the client,
 //! both with `Retry-After`. Refusals are counted, and logged at most every ten seconds.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::http::StatusCode;
 use prometheus::Registry;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::ApiError;
 use crate::config::{ConfigError, Env};
 use crate::limits::Refusals;
+use crate::per_client::{ClientSlot, PerClient};
 
 /// How many live streams may be open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,15 +42,10 @@ impl StreamsConfig {
 /// The live streams open in a process.
 pub struct Streams {
     config: StreamsConfig,
-    open: Mutex<Open>,
+    open: Arc<Semaphore>,
+    clients: Arc<PerClient>,
     full: Refusals,
     per_client: Refusals,
-}
-
-#[derive(Default)]
-struct Open {
-    total: usize,
-    clients: HashMap<IpAddr, usize>,
 }
 
 impl Streams {
@@ -64,8 +60,9 @@ impl Streams {
             ["full", "per_client"],
         );
         Arc::new(Self {
+            open: Arc::new(Semaphore::new(config.max)),
+            clients: PerClient::new(),
             config,
-            open: Mutex::new(Open::default()),
             full: Refusals::new(
                 refused.with_label_values(&["full"]),
                 "streams_full",
@@ -81,55 +78,38 @@ impl Streams {
 
     /// A place for one more stream of `client` (none for a request that did not come over a
     /// socket), held until the slot is dropped; the refusal to answer otherwise.
-    pub fn open(self: &Arc<Self>, client: Option<IpAddr>) -> Result<StreamSlot, ApiError> {
-        let mut open = self.open.lock().expect("live streams");
-        if open.total >= self.config.max {
-            drop(open);
+    pub fn open(&self, client: Option<IpAddr>) -> Result<StreamSlot, ApiError> {
+        let Ok(place) = Arc::clone(&self.open).try_acquire_owned() else {
             self.full.refused();
             return Err(ApiError::Busy(
                 "Too many live streams are open; try again in a moment",
             ));
-        }
-        if let Some(client) = client {
-            let count = open.clients.entry(client).or_insert(0);
-            if *count >= self.config.per_client {
-                drop(open);
-                self.per_client.refused();
-                return Err(ApiError::client(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    "Too many live streams from this client; close one first",
-                ));
+        };
+        let client = match client {
+            Some(client) => {
+                let Some(slot) = self.clients.enter(client, self.config.per_client) else {
+                    self.per_client.refused();
+                    return Err(ApiError::client(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "rate_limited",
+                        "Too many live streams from this client; close one first",
+                    ));
+                };
+                Some(slot)
             }
-            *count += 1;
-        }
-        open.total += 1;
+            None => None,
+        };
         Ok(StreamSlot {
-            streams: Arc::clone(self),
-            client,
+            _place: place,
+            _client: client,
         })
     }
 }
 
 /// One open live stream, given back when dropped.
 pub struct StreamSlot {
-    streams: Arc<Streams>,
-    client: Option<IpAddr>,
-}
-
-impl Drop for StreamSlot {
-    fn drop(&mut self) {
-        let mut open = self.streams.open.lock().expect("live streams");
-        open.total -= 1;
-        if let Some(client) = self.client
-            && let Some(count) = open.clients.get_mut(&client)
-        {
-            *count -= 1;
-            if *count == 0 {
-                open.clients.remove(&client);
-            }
-        }
-    }
+    _place: OwnedSemaphorePermit,
+    _client: Option<ClientSlot>,
 }
 
 #[cfg(test)]
@@ -167,14 +147,13 @@ mod tests {
     }
 
     #[test]
-    fn clients_are_forgotten_once_their_streams_close() {
-        let streams = streams(10, 1);
+    fn closed_streams_give_their_places_back() {
+        let streams = streams(1, 1);
         let client: IpAddr = "192.0.2.1".parse().unwrap();
         drop(streams.open(Some(client)).unwrap());
         drop(streams.open(None).unwrap());
-        let open = streams.open.lock().unwrap();
-        assert_eq!(open.total, 0);
-        assert!(open.clients.is_empty());
+        let _again = streams.open(Some(client)).unwrap();
+        assert_eq!(streams.open.available_permits(), 0);
     }
 
     #[test]
