@@ -21,6 +21,13 @@ and start-up conditions of every service, secrets required from .env, figalize's
 named volume at the folder its image prepares, and docker-compose/.env.example listing every
 variable compose.yaml uses.
 
+The ingress's template (`check_ingress_template()`), as nginx reads it: no location proxies the
+appends (/api/append/, /api/append/batch/: internal); the limit of every request per client
+address (the zone of CLIENT_RATE, keyed by $binary_remote_addr, bursts of CLIENT_BURST) is on
+the HTTPS server, and every location with a limit_req of its own (which replaces the server's)
+lists it too; Host goes to the services as the client sent it ($http_host, with the port that
+a same-origin POST's Origin carries). The rates and bursts compose gives it are ones nginx reads.
+
     python3 ci/check_deploy_config.py compose     # exit 1 and one line per problem, if any
     python3 ci/check_deploy_config.py self-test   # breaks a copy in known ways; each is caught
 
@@ -59,6 +66,11 @@ REQUIRED_INTERPOLATION = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?\?[^}]*\}")
 COMPOSE_VARIABLE = re.compile(r"(?<!\$)\$(?:\{([A-Za-z_][A-Za-z0-9_]*)|([A-Za-z_][A-Za-z0-9_]*))")
 # Variables an nginx template expects from the environment (its own variables are $name).
 TEMPLATE_VARIABLE = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
+# The routes that the ingress must not pass to a service: history's appends are internal.
+INTERNAL_ROUTES = ("/api/append/", "/api/append/batch/")
+# What nginx reads as limit_req_zone's rate, and as limit_req's burst.
+NGINX_RATE = re.compile(r"[1-9][0-9]*r/[sm]")
+NGINX_BURST = re.compile(r"[0-9]+")
 
 
 @dataclass
@@ -422,6 +434,16 @@ def check_compose(compose: dict, compose_text: str, paths: Paths) -> list[str]:
         for extra in sorted(set(ingress_env) - names):
             problems.append(f"ingress: sets {extra}, which {template.name} does not use")
         text = template.read_text(encoding="utf-8")
+        problems += check_ingress_template(text, template.name)
+        for variable in sorted(names & set(ingress_env)):
+            value = ingress_env[variable]
+            syntax = NGINX_RATE if variable.endswith("_RATE") else (
+                NGINX_BURST if variable.endswith("_BURST") else None)
+            if syntax and value is not None and not syntax.fullmatch(value):
+                problems.append(
+                    f"ingress: {variable}={value!r} is not what nginx reads there "
+                    f"({'e.g. 50r/s' if syntax is NGINX_RATE else 'a whole number'})"
+                )
         imagizer_env = configs.get("imagizer", ServiceConfig({}, set())).env
         public = imagizer_env.get("S3_PUBLIC_URL") or ""
         if public.startswith("/") and f"location {public} " not in text:
@@ -530,6 +552,182 @@ def check_compose(compose: dict, compose_text: str, paths: Paths) -> list[str]:
     return problems
 
 
+# --- the ingress's nginx template ---------------------------------------------------------
+
+
+@dataclass
+class Directive:
+    """An nginx directive: its name, its arguments, and its block's directives (None: no block)."""
+
+    name: str
+    args: list[str]
+    block: list[Directive] | None = None
+
+    def all(self, name: str) -> list[Directive]:
+        return [d for d in self.block or [] if d.name == name]
+
+
+def parse_nginx(text: str) -> list[Directive]:
+    """nginx's configuration syntax: directives, blocks, quotes, comments, ${VAR} in words."""
+    tokens: list[str] = []  # words, and ";", "{", "}" as themselves (quoted words as "'...")
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c.isspace():
+            i += 1
+        elif c == "#":
+            i = text.find("\n", i)
+            i = n if i < 0 else i
+        elif c in ";{}":
+            tokens.append(c)
+            i += 1
+        elif c in "'\"":
+            j, word = i + 1, []
+            while j < n and text[j] != c:
+                if text[j] == "\\" and j + 1 < n:
+                    j += 1
+                word.append(text[j])
+                j += 1
+            tokens.append("'" + "".join(word))
+            i = j + 1
+        else:
+            j = i
+            while j < n and not text[j].isspace() and text[j] not in ";'\"" and not (
+                text[j] in "{}" and not (text[j] == "{" and j > i and text[j - 1] == "$")
+            ):
+                if text[j] == "{":  # ${VAR}: up to its closing brace
+                    j = text.find("}", j)
+                    if j < 0:
+                        raise ValueError("unterminated ${")
+                j += 1
+            tokens.append(text[i:j])
+            i = j
+
+    def block(at: int, nested: bool) -> tuple[list[Directive], int]:
+        directives: list[Directive] = []
+        words: list[str] = []
+        while at < len(tokens):
+            token = tokens[at]
+            at += 1
+            if token == ";":
+                directives.append(Directive(words[0], words[1:]))
+                words = []
+            elif token == "{":
+                inner, at = block(at, True)
+                directives.append(Directive(words[0], words[1:], inner))
+                words = []
+            elif token == "}":
+                if not nested or words:
+                    raise ValueError("unbalanced }")
+                return directives, at
+            else:
+                words.append(token.removeprefix("'"))
+        if nested or words:
+            raise ValueError("unterminated block or directive")
+        return directives, at
+
+    return block(0, False)[0]
+
+
+def nginx_location(server: Directive, request: str) -> Directive | None:
+    """The location nginx chooses for a request path: exact, else the longest prefix unless
+    it is ^~ and a regex matches (in order), else that prefix."""
+    locations = [d for d in server.all("location") if not d.args[0].startswith("@")]
+    prefixes = []
+    for location in locations:
+        modifier, path = location.args if len(location.args) > 1 else ("", location.args[0])
+        if modifier == "=" and path == request:
+            return location
+        if modifier in ("", "^~") and request.startswith(path):
+            prefixes.append((len(path), modifier, location))
+    longest = max(prefixes, key=lambda x: x[0], default=None)
+    if longest and longest[1] == "^~":
+        return longest[2]
+    for location in locations:
+        modifier = location.args[0] if len(location.args) > 1 else ""
+        if modifier in ("~", "~*") and re.search(
+            location.args[1], request, re.IGNORECASE if modifier == "~*" else 0
+        ):
+            return location
+    return longest[2] if longest else None
+
+
+def limit_req_zones(directives: list[Directive]) -> list[str]:
+    return [
+        arg.removeprefix("zone=")
+        for d in directives
+        if d.name == "limit_req"
+        for arg in d.args
+        if arg.startswith("zone=")
+    ]
+
+
+def check_ingress_template(text: str, name: str = "ingress.conf.template") -> list[str]:
+    """Problems with the ingress's routes, limits and Host header; an empty list when none."""
+    try:
+        top = Directive("", [], parse_nginx(text))
+    except (ValueError, IndexError) as error:
+        return [f"{name}: not nginx's syntax ({error})"]
+    https = [
+        server
+        for server in top.all("server")
+        if any("ssl" in listen.args for listen in server.all("listen"))
+    ]
+    if len(https) != 1:
+        return [f"{name}: {len(https)} HTTPS servers, expected one"]
+    server = https[0]
+    problems = []
+
+    # The appends are internal: the JSON 404 of /api/ answers them.
+    for request in INTERNAL_ROUTES:
+        location = nginx_location(server, request)
+        if location is None or location.all("proxy_pass"):
+            problems.append(
+                f"{name}: {request} is routed to a service "
+                f"(location {' '.join(location.args) if location else 'none'}); it is internal"
+            )
+
+    # Every request counts against the per-client zone, in every location.
+    zones = {d.args[1].removeprefix("zone=").split(":")[0]: d for d in top.all("limit_req_zone")
+             if len(d.args) >= 3}
+    client = [zone for zone, d in zones.items() if "rate=${CLIENT_RATE}" in d.args]
+    if len(client) != 1:
+        problems.append(f"{name}: no one limit_req_zone with rate=${{CLIENT_RATE}}")
+    else:
+        zone = client[0]
+        if zones[zone].args[0] != "$binary_remote_addr":
+            problems.append(
+                f"{name}: the zone of CLIENT_RATE is keyed by {zones[zone].args[0]}, not "
+                f"$binary_remote_addr: it does not count every request of a client address"
+            )
+        at_server = [d for d in server.all("limit_req") if f"zone={zone}" in d.args]
+        if not at_server:
+            problems.append(
+                f"{name}: the HTTPS server has no limit_req zone={zone}: every request is not "
+                f"limited per client address"
+            )
+        elif "burst=${CLIENT_BURST}" not in at_server[0].args:
+            problems.append(
+                f"{name}: the server's limit_req zone={zone} has no burst=${{CLIENT_BURST}}"
+            )
+        for location in server.all("location"):
+            own = limit_req_zones(location.block or [])
+            if own and zone not in own:
+                problems.append(
+                    f"{name}: location {' '.join(location.args)} has a limit_req of its own "
+                    f"({', '.join(own)}), which replaces the server's: it must list zone={zone} too"
+                )
+
+    # Host as the client sent it, port included: the services compare it with Origin.
+    hosts = [d.args[1] for d in server.all("proxy_set_header") if d.args[0].lower() == "host"]
+    if hosts != ["$http_host"]:
+        problems.append(
+            f"{name}: the HTTPS server passes Host as {hosts}, not $http_host (with the port "
+            f"a same-origin POST's Origin carries)"
+        )
+    return problems
+
+
 def load_compose(path: Path) -> tuple[dict, str]:
     text = path.read_text(encoding="utf-8")
     return yaml.safe_load(text), text
@@ -590,6 +788,10 @@ MUTATIONS: list[tuple[str, Mutation, str]] = [
     ("the ingress on the wrong upstream", _env("ingress", "IMAGIZER_ADDR", "imagizer:8080"),
      "IMAGIZER_ADDR"),
     ("a template variable missing", _env("ingress", "FIGALIZE_BURST", None), "FIGALIZE_BURST"),
+    ("the per-client burst missing", _env("ingress", "CLIENT_BURST", None), "CLIENT_BURST"),
+    ("the per-client rate missing", _env("ingress", "CLIENT_RATE", None), "CLIENT_RATE"),
+    ("a rate nginx does not read", _env("ingress", "CLIENT_RATE", "50"), "CLIENT_RATE='50'"),
+    ("a variable the template does not use", _env("ingress", "APPEND_RATE", "5r/s"), "APPEND_RATE"),
     ("images outside the ingress's routes", _env("imagizer", "S3_PUBLIC_URL", "/pictures/"),
      "S3_PUBLIC_URL"),
     ("a bucket the ingress does not serve", _env("imagizer", "S3_BUCKET", "other"), "IMAGES_PATH"),
@@ -603,6 +805,33 @@ MUTATIONS: list[tuple[str, Mutation, str]] = [
      _env("figalize", "JOURNAL_DIR", "/journal"), "the image prepares"),
     ("a read-only journal", _set("figalize", "volumes",
                                  ["figalize-journal:/var/lib/figalize/journal:ro"]), "read-only"),
+]
+
+
+# Ways to break the ingress's template: (title, old text, new text, word of the problem).
+TEMPLATE_MUTATIONS: list[tuple[str, str, str, str]] = [
+    ("the append route public", "    location /api/ {",
+     "    location = /api/append/ { proxy_pass http://figachechnaya_history; }\n"
+     "    location /api/ {", "/api/append/ is routed"),
+    ("the batch route public", "    location /api/ {",
+     "    location /api/append/ { proxy_pass http://figachechnaya_history; }\n"
+     "    location /api/ {", "/api/append/batch/ is routed"),
+    ("the batch route public by a regex", "    location /api/ {",
+     "    location ~ ^/api/append/batch/$ { proxy_pass http://figachechnaya_history; }\n"
+     "    location /api/ {", "/api/append/batch/ is routed"),
+    ("no per-client limit on the server",
+     "    limit_req zone=figachechnaya_client burst=${CLIENT_BURST} nodelay;\n    limit_req_status",
+     "    limit_req_status", "every request is not limited"),
+    ("figalize's limit replacing the per-client one",
+     "        limit_req zone=figachechnaya_client burst=${CLIENT_BURST} nodelay;\n"
+     "        limit_req zone=figachechnaya_figalize",
+     "        limit_req zone=figachechnaya_figalize", "/api/figalize/ has a limit_req of its own"),
+    ("the per-client zone keyed by something else",
+     "limit_req_zone $binary_remote_addr zone=figachechnaya_client",
+     "limit_req_zone $figachechnaya_figalize_client zone=figachechnaya_client",
+     "not $binary_remote_addr"),
+    ("Host without its port", "proxy_set_header Host $http_host;", "proxy_set_header Host $host;",
+     "not $http_host"),
 ]
 
 
@@ -627,7 +856,22 @@ def self_test(paths: Paths) -> int:
     caught = any("UNLISTED_VARIABLE" in problem for problem in problems)
     failures += not caught
     print(f"{'caught' if caught else 'MISSED'}: a variable docker-compose/.env.example lacks")
-    total = len(MUTATIONS) + 1
+    # The ingress's template, as the compose stack mounts it.
+    mounts = [s for s, t in compose_mounts(compose["services"]["ingress"])
+              if t.startswith("/etc/nginx/templates/")]
+    template = (paths.compose.parent / mounts[0]).resolve()
+    template_text = template.read_text(encoding="utf-8")
+    for title, old, new, word in TEMPLATE_MUTATIONS:
+        if template_text.count(old) != 1:
+            caught = False
+            detail = f" (the self-test's text {old!r} is not once in {template.name}: update it)"
+        else:
+            problems = check_ingress_template(template_text.replace(old, new), template.name)
+            caught = any(word in problem for problem in problems)
+            detail = f" (expected a problem with {word!r}; got {problems})"
+        failures += not caught
+        print(f"{'caught' if caught else 'MISSED'}: {title}" + ("" if caught else detail))
+    total = len(MUTATIONS) + 1 + len(TEMPLATE_MUTATIONS)
     print(f"{total - failures} passed, {failures} failed")
     return 1 if failures else 0
 

@@ -32,9 +32,11 @@
   involved (those of the namespace, ingress-nginx, Prometheus, kube-dns, the Kafka brokers,
   any other pod) and the ports in play, and, for the managed services outside the cluster,
   which pods may reach an ipBlock on which port;
-- the Ingresses route frontend/README.md's table (evaluated as ingress-nginx matches paths),
-  with TLS from an issuer of the render, the 16 KiB body limit, the rate limit on exactly
-  POST /api/figalize/ and the unbuffered stream;
+- the Ingresses route frontend/README.md's table (evaluated as ingress-nginx matches paths)
+  and none of history's appends (/api/append/, /api/append/batch/: internal), with TLS from an
+  issuer of the render, the 16 KiB body limit, a positive rate limit per client address on
+  every Ingress (so on every public path), POST /api/figalize/'s own on an Ingress of exactly
+  that path, no looser than the rest, and the unbuffered stream;
 - the custom resources, which kubernetes-validate has no schema for, are checked for their
   structure here: PodMonitor, PrometheusRule (and that they carry observability/'s rules),
   KafkaTopic (and that they are the topics the services use), ClusterIssuer; the Grafana
@@ -1023,7 +1025,6 @@ def check_ingress(r: Render, service_ports: dict) -> None:
         "/api/figalize/docs": "figalize",
         "/api/getschemas/": "figalize",
         "/api/gethistory/": "history",
-        "/api/append/": "history",
         "/api/history/count": "history",
         "/api/history/stream": "history",
         "/api/history/docs": "history",
@@ -1045,19 +1046,43 @@ def check_ingress(r: Render, service_ports: dict) -> None:
         got, _ = route(request)
         if got in SERVICES:
             r.problem("Ingress", f"{request} reaches {got}: health and metrics are not public")
+    # history's appends are internal: figalize calls history directly, the page never appends.
+    for request in ("/api/append/", "/api/append/batch/"):
+        got, ing = route(request)
+        if got in SERVICES:
+            r.problem(
+                where(ing), f"{request} reaches {got}: the appends are internal, not public"
+            )
 
-    limited = [
-        i
-        for i in ingresses
-        if "nginx.ingress.kubernetes.io/limit-rps" in (i["metadata"].get("annotations") or {})
-    ]
-    _, figalize_ingress = route("/api/figalize/")
-    if figalize_ingress is None or limited != [figalize_ingress]:
-        r.problem(
-            "Ingress",
-            f"the rate limit is on {[where(i) for i in limited]}, not on the Ingress serving POST /api/figalize/ alone",
+    # Every Ingress limits each client address (so every public path is limited; ingress-nginx
+    # applies an object's annotations to its own paths only).
+    def positive(ing: dict, annotation: str) -> int | None:
+        value = (ing["metadata"].get("annotations") or {}).get(
+            f"nginx.ingress.kubernetes.io/{annotation}"
         )
-    elif figalize_ingress is not None:
+        return int(value) if value is not None and str(value).isdigit() and int(value) > 0 else None
+
+    rps_of = {}
+    for ing in ingresses:
+        annotations = ing["metadata"].get("annotations") or {}
+        rps = annotations.get("nginx.ingress.kubernetes.io/limit-rps")
+        rps_of[where(ing)] = positive(ing, "limit-rps")
+        if rps_of[where(ing)] is None:
+            r.problem(
+                where(ing),
+                f"limit-rps {rps!r} is not a positive number: its paths are not rate-limited per client address",
+            )
+        multiplier = annotations.get("nginx.ingress.kubernetes.io/limit-burst-multiplier")
+        if multiplier is not None and positive(ing, "limit-burst-multiplier") is None:
+            r.problem(where(ing), f"limit-burst-multiplier {multiplier!r} is not a positive number")
+
+    # POST /api/figalize/ has a limit of its own, on an Ingress of that path alone (its
+    # documentation under /api/figalize/ takes the common limit), no looser than the rest.
+    _, figalize_ingress = route("/api/figalize/")
+    _, main_ingress = route("/")
+    if figalize_ingress is None or figalize_ingress is main_ingress:
+        r.problem("Ingress", "POST /api/figalize/ has no Ingress, and rate limit, of its own")
+    else:
         paths = [
             (p["pathType"], p["path"])
             for rule in figalize_ingress["spec"]["rules"]
@@ -1066,11 +1091,15 @@ def check_ingress(r: Render, service_ports: dict) -> None:
         if paths != [("Exact", "/api/figalize/")]:
             r.problem(
                 where(figalize_ingress),
-                f"the rate-limited Ingress has paths {paths}, not exactly /api/figalize/",
+                f"the Ingress of POST /api/figalize/'s rate limit has paths {paths}, not exactly /api/figalize/",
             )
-        rps = figalize_ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/limit-rps"]
-        if not str(rps).isdigit() or int(rps) < 1:
-            r.problem(where(figalize_ingress), f"limit-rps {rps!r} is not a positive number")
+        own = rps_of.get(where(figalize_ingress))
+        common = rps_of.get(where(main_ingress)) if main_ingress is not None else None
+        if own is not None and common is not None and own > common:
+            r.problem(
+                where(figalize_ingress),
+                f"limit-rps {own} for POST /api/figalize/ is looser than the other paths' {common}",
+            )
     _, stream_ingress = route("/api/history/stream")
     if stream_ingress is not None:
         annotations = stream_ingress["metadata"].get("annotations") or {}
@@ -1471,6 +1500,17 @@ def _remove_route(docs, path):
         rule["http"]["paths"] = [p for p in rule["http"]["paths"] if p["path"] != path]
 
 
+def _add_route(docs, ingress_name, path_type, path, service):
+    ingress = _named(docs, "Ingress", ingress_name)
+    ingress["spec"]["rules"][0]["http"]["paths"].append(
+        {
+            "path": path,
+            "pathType": path_type,
+            "backend": {"service": {"name": service, "port": {"name": "http"}}},
+        }
+    )
+
+
 # Ways to break a rendered overlay, each with words a resulting problem must contain.
 MUTATIONS = [
     (
@@ -1656,15 +1696,58 @@ MUTATIONS = [
     ),
     (
         "a route missing",
-        lambda d: _remove_route(d, "/api/append/"),
-        "/api/append/ goes to frontend",
+        lambda d: _remove_route(d, "/api/gethistory/"),
+        "/api/gethistory/ goes to frontend",
     ),
     (
-        "the rate limit on every path",
-        lambda d: _named(d, "Ingress", "figachechnaya")["metadata"]["annotations"].update(
-            {"nginx.ingress.kubernetes.io/limit-rps": "10"}
+        "the append route public",
+        lambda d: _add_route(d, "figachechnaya", "Exact", "/api/append/", "history"),
+        "/api/append/ reaches history",
+    ),
+    (
+        "the batch route public",
+        lambda d: _add_route(d, "figachechnaya", "Prefix", "/api/append/", "history"),
+        "/api/append/batch/ reaches history",
+    ),
+    (
+        "paths without a rate limit",
+        lambda d: _named(d, "Ingress", "figachechnaya")["metadata"]["annotations"].pop(
+            "nginx.ingress.kubernetes.io/limit-rps"
         ),
-        "rate limit",
+        "not rate-limited per client address",
+    ),
+    (
+        "the stream without a rate limit",
+        lambda d: _named(d, "Ingress", "figachechnaya-history-stream")["metadata"][
+            "annotations"
+        ].update({"nginx.ingress.kubernetes.io/limit-rps": "0"}),
+        "limit-rps '0' is not a positive number",
+    ),
+    (
+        "a burst multiplier ingress-nginx does not read",
+        lambda d: _named(d, "Ingress", "figachechnaya")["metadata"]["annotations"].update(
+            {"nginx.ingress.kubernetes.io/limit-burst-multiplier": "two"}
+        ),
+        "limit-burst-multiplier 'two'",
+    ),
+    (
+        "POST /api/figalize/ without a limit of its own",
+        lambda d: d.remove(_named(d, "Ingress", "figachechnaya-figalize")),
+        "no Ingress, and rate limit, of its own",
+    ),
+    (
+        "figalize's documentation under figalize's limit",
+        lambda d: _add_route(
+            d, "figachechnaya-figalize", "Prefix", "/api/figalize/docs", "figalize"
+        ),
+        "not exactly /api/figalize/",
+    ),
+    (
+        "figalize's limit looser than the other paths'",
+        lambda d: _named(d, "Ingress", "figachechnaya-figalize")["metadata"]["annotations"].update(
+            {"nginx.ingress.kubernetes.io/limit-rps": "100000"}
+        ),
+        "looser than the other paths'",
     ),
     (
         "a buffered stream",
