@@ -157,7 +157,7 @@ class Service:
 def services() -> dict[str, Service]:
     # The load generator is one client with up to APPEND_CONNECTIONS connections.
     common = {"LOG_FORMAT": "json", "SHUTDOWN_DELAY_MS": "0", "SHUTDOWN_GRACE_MS": "10000",
-              "MAX_CONNECTIONS_PER_CLIENT": "4096"}
+              "MAX_CONNECTIONS_PER_CLIENT": "4096", "RATE_LIMIT_PER_SECOND": "0"}
     kafka = {"KAFKA_BOOTSTRAP": "127.0.0.1:9092", "KAFKA_TOPIC_NAME": TOPIC}
     history = Service(
         "history",

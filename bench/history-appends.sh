@@ -38,7 +38,7 @@ run() {
   psql -q "$SERVER_URL" -c "create database $db"
   # wrk is one client: its CONNECTIONS are not to be bound per client.
   local -a env=(DATABASE_URL="$BASE_URL/$db" HISTORY_API_PORT="$PORT" RUST_LOG=warn DB_POOL_SIZE=10
-    MAX_CONNECTIONS_PER_CLIENT=100000)
+    MAX_CONNECTIONS_PER_CLIENT=100000 RATE_LIMIT_PER_SECOND=0)
   if [ "$mode" = baseline ]; then env+=(HISTORY_BATCH_MAX=1 HISTORY_WRITERS=10); fi
   if curl -fs "http://127.0.0.1:$PORT/api/livez/" >/dev/null 2>&1; then
     die "something already listens on port $PORT: stop it or set PORT"

@@ -49,6 +49,8 @@ export LOCAL_STACK_PROFILE=$PROFILE LOCAL_STACK_BUILD=0 LOCAL_STACK_INGRESS=0
 export LOCAL_STACK_HISTORY_PORT=18201 LOCAL_STACK_FIGALIZE_PORT=18202 LOCAL_STACK_IMAGIZER_PORT=18203
 export LOCAL_STACK_DATABASE=$DATABASE LOCAL_STACK_TOPIC=figalized-contract
 export LOCAL_STACK_GROUP=imagizer-contract
+# schemathesis is one client sending as fast as it can, on purpose.
+export LOCAL_STACK_RATE_LIMIT=0
 
 # Hypothesis is pinned beside schemathesis: the cases a seed produces depend on its version too.
 step "schemathesis and the binaries ($PROFILE)"

@@ -281,8 +281,10 @@ class Stack:
             BROKER_PORT,
         )
         self.s3 = Process("garage-images", [GARAGE, "-c", IMAGES_CONFIG, "server"], {}, IMAGES_PORT)
+        # The load is one client on purpose: not to be limited per client.
         common = {"HOST": "127.0.0.1", "LOG_FORMAT": "json", "RUST_LOG": "info",
-                  "SHUTDOWN_DELAY_MS": str(SHUTDOWN_DELAY_MS), "SHUTDOWN_GRACE_MS": "20000"}
+                  "SHUTDOWN_DELAY_MS": str(SHUTDOWN_DELAY_MS), "SHUTDOWN_GRACE_MS": "20000",
+                  "RATE_LIMIT_PER_SECOND": "0", "MAX_CONNECTIONS_PER_CLIENT": "4096"}
         kafka = {"KAFKA_BOOTSTRAP": f"127.0.0.1:{BROKER_PORT}", "KAFKA_TOPIC_NAME": "figalized"}
         # The broker's object store keeps one object per record batch and lists them to serve
         # a fetch: 100 ms batches keep it to about ten objects a second instead of a hundred.

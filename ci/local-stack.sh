@@ -19,6 +19,13 @@
 #   LOCAL_STACK_DATABASE  the PostgreSQL database of the history: figachechnaya
 #   LOCAL_STACK_TOPIC, LOCAL_STACK_GROUP   Kafka's topic of image jobs and imagizer's group:
 #                         figalized, imagizer
+#   LOCAL_STACK_CLIENT_RATE, LOCAL_STACK_CLIENT_BURST   the ingress's limit of every request
+#                         per client address: 100r/s, bursts of 200 (above production's:
+#                         browser tests load every page from one address)
+#   LOCAL_STACK_FIGALIZE_RATE, LOCAL_STACK_FIGALIZE_BURST   and of POST /api/figalize/:
+#                         20r/s, bursts of 40
+#   LOCAL_STACK_RATE_LIMIT  the services' own RATE_LIMIT_PER_SECOND per client: their
+#                         default when unset, 0 for a test that is one client on purpose
 #   LOCAL_STACK_STATE     where pids, logs, the certificate, nginx's files and figalize's
 #                         journal (one per database, replayed by the next start after a crash)
 #                         are kept
@@ -126,6 +133,7 @@ start_nginx() {
     FRONTEND_ADDR="127.0.0.1:$SITE_PORT" FIGALIZE_ADDR="127.0.0.1:$FIGALIZE_PORT" \
     HISTORY_ADDR="127.0.0.1:$HISTORY_PORT" IMAGIZER_ADDR="127.0.0.1:$IMAGIZER_PORT" \
     IMAGES_ADDR="127.0.0.1:3902" IMAGES_HOST="$S3_LOCAL_BUCKET.web.localhost" IMAGES_PATH="/" \
+    CLIENT_RATE="${LOCAL_STACK_CLIENT_RATE:-100r/s}" CLIENT_BURST="${LOCAL_STACK_CLIENT_BURST:-200}" \
     FIGALIZE_RATE="${LOCAL_STACK_FIGALIZE_RATE:-20r/s}" FIGALIZE_BURST="${LOCAL_STACK_FIGALIZE_BURST:-40}" \
     render frontend/nginx/templates/ingress.conf.template "$STATE/nginx/conf.d/ingress.conf"
   local user=""
@@ -178,7 +186,9 @@ start() {
   step "The stack"
   stop
   mkdir -p "$STATE"
-  local common=(HOST=127.0.0.1 LOG_FORMAT=json RUST_LOG="${RUST_LOG:-info}" SHUTDOWN_GRACE_MS=10000)
+  # nginx is on this machine: the services take the client from its X-Forwarded-For.
+  local common=(HOST=127.0.0.1 LOG_FORMAT=json RUST_LOG="${RUST_LOG:-info}" SHUTDOWN_GRACE_MS=10000
+    TRUSTED_PROXIES=127.0.0.1 RATE_LIMIT_PER_SECOND="${LOCAL_STACK_RATE_LIMIT:-}")
   start_service history "${common[@]}" HISTORY_API_PORT="$HISTORY_PORT" \
     DATABASE_URL="postgres://postgres:postgres@127.0.0.1:5432/$DATABASE"
   start_service imagizer "${common[@]}" IMAGIZER_API_PORT="$IMAGIZER_PORT" \

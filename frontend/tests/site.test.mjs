@@ -264,6 +264,49 @@ for (const target of targets) {
       await page.setViewportSize({ width: 1280, height: 900 });
     });
 
+    test('the appends are not public: a POST from the page\'s own origin gets the JSON 404', async () => {
+      // figalize calls history's append routes directly; the site serves neither, and the
+      // ingress routes neither (its own 404 for unknown /api/ paths answers).
+      const entry = { original: 'велосипед', figalized: 'Фигосипед' };
+      const appends = [
+        ['/api/append/', entry],
+        ['/api/append/batch/', { entries: [{ id: `site-test-${freshWord()}`, ...entry }] }],
+      ];
+      for (const [route, body] of appends) {
+        const response = await page.request.post(new URL(route, target.url).href, {
+          data: body,
+          headers: { origin: new URL(target.url).origin },
+        });
+        assert.equal(response.status(), 404, `POST ${route}`);
+        assert.match(response.headers()['content-type'] ?? '', /^application\/json/, `POST ${route}`);
+        const error = await response.json();
+        assert.deepEqual(Object.keys(error).sort(), ['code', 'data', 'request_id'], `POST ${route}`);
+        assert.equal(error.code, 'not_found', `POST ${route}`);
+        assert.equal(typeof error.data, 'string', `POST ${route}`);
+        assert.ok(typeof error.request_id === 'string' && error.request_id.length > 0, `POST ${route}`);
+      }
+    });
+
+    test('each service\'s API docs render under their Content-Security-Policy', async () => {
+      for (const service of ['figalize', 'history', 'imagizer']) {
+        const docs = await context.newPage();
+        docs.on('console', (message) => {
+          if (message.type() === 'error') problems.push(`${service} docs console: ${message.text()}`);
+        });
+        docs.on('pageerror', (error) => problems.push(`${service} docs page error: ${error.message}`));
+        const response = await docs.goto(new URL(`/api/${service}/docs/`, target.url).href, { waitUntil: 'load' });
+        assert.equal(response.status(), 200, `${service} docs`);
+        const headers = response.headers();
+        assert.match(headers['content-security-policy'] ?? '', /script-src 'self';/, `${service} docs`);
+        assert.match(headers['content-security-policy'] ?? '', /frame-ancestors 'none'/, `${service} docs`);
+        assert.equal(headers['x-content-type-options'], 'nosniff', `${service} docs`);
+        // The operations appear once Swagger UI has fetched and rendered the document.
+        await docs.locator('.opblock').first().waitFor(WAIT);
+        await docs.screenshot({ path: path.join(shots, `12-docs-${service}.png`) });
+        await docs.close();
+      }
+    });
+
     test('no page broke its Content-Security-Policy or logged an error', () => {
       assert.deepEqual(problems, []);
     });

@@ -13,16 +13,17 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+use tower_http::timeout::TimeoutLayer;
 use utoipa::openapi::OpenApi as Document;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::HttpConfig;
-use crate::error;
 use crate::health::{self, Health};
 use crate::limits::{self, Limits};
 use crate::metrics::{self, HttpMetrics};
+use crate::origin::{self, Origins};
 use crate::request_id::{self, X_REQUEST_ID};
+use crate::{body_deadline, error};
 use crate::{openapi, telemetry};
 use axum::response::IntoResponse;
 
@@ -104,40 +105,78 @@ pub struct ServiceRoutes {
     pub name: &'static str,
     /// One paragraph for the top of its OpenAPI document.
     pub description: &'static str,
-    /// The routes, with their state applied.
+    /// The public routes, with their state applied.
     pub router: Router,
     /// The document describing them.
     pub openapi: Document,
+    /// Routes for the other services only (history's appends): served by the service's own
+    /// process, never by the one-process site nor routed by an ingress, and not limited per
+    /// client, since their one client is another service.
+    pub internal: Router,
+    /// The document describing the internal routes.
+    pub internal_openapi: Document,
 }
 
 impl ServiceRoutes {
-    /// Splits an `OpenApiRouter` into routes and document.
+    /// Splits an `OpenApiRouter` into routes and document; no internal routes.
     pub fn new(name: &'static str, description: &'static str, api: OpenApiRouter) -> Self {
         let (router, openapi) = api.split_for_parts();
+        let (internal, internal_openapi) = OpenApiRouter::new().split_for_parts();
         Self {
             name,
             description,
             router,
             openapi,
+            internal,
+            internal_openapi,
         }
     }
+
+    /// These routes with `api` as their internal routes.
+    #[must_use]
+    pub fn with_internal(mut self, api: OpenApiRouter) -> Self {
+        (self.internal, self.internal_openapi) = api.split_for_parts();
+        self
+    }
+}
+
+/// Which of its routes a process serves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Exposure {
+    /// A service's own process: its public and internal routes.
+    Everything,
+    /// The one-process site, open to visitors: the public routes alone.
+    PublicOnly,
 }
 
 /// The whole application: the services' routes, each one's docs, health, `/metrics`, and the
 /// middleware every request passes, outermost first: request id → CORS → error shape → load
-/// shedding and rate limits → log and metrics → request timeout → body timeout → body limit →
-/// panic catcher.
+/// shedding and rate limits → log and metrics → cross-origin writes refused → request timeout
+/// → body deadline → body limit → panic catcher.
+///
+/// Each service's internal routes are served too, exempt from the limits per client.
 pub fn build(process: &Process, http: &HttpConfig, services: Vec<ServiceRoutes>) -> Router {
-    build_with_pages(process, http, services, Router::new())
+    compose(process, http, services, Router::new(), Exposure::Everything)
 }
 
-/// [`build`], with routes that are no service's API (the site's static pages) served behind
-/// the same middleware, so they are logged, measured and limited like the rest.
+/// [`build`] for the one-process site: the services' public routes alone (their internal ones
+/// are called in-process), and routes that are no service's API (the site's static pages)
+/// served behind the same middleware, so they are logged, measured and limited like the rest.
 pub fn build_with_pages(
     process: &Process,
     http: &HttpConfig,
     services: Vec<ServiceRoutes>,
     pages: Router,
+) -> Router {
+    compose(process, http, services, pages, Exposure::PublicOnly)
+}
+
+fn compose(
+    process: &Process,
+    http: &HttpConfig,
+    services: Vec<ServiceRoutes>,
+    pages: Router,
+    exposure: Exposure,
 ) -> Router {
     let mut router = Router::new()
         .route("/api/healthz/", get(health::readiness))
@@ -148,14 +187,26 @@ pub fn build_with_pages(
             get(metrics::render).with_state(process.registry.clone()),
         )
         .merge(pages);
+    let mut internal_paths = Vec::new();
     for service in services {
-        let doc = openapi::document(service.name, service.description, service.openapi);
-        router = router
-            .merge(service.router)
-            .merge(openapi::docs_router(service.name, doc));
+        let mut doc = service.openapi;
+        router = router.merge(service.router);
+        if exposure == Exposure::Everything {
+            internal_paths.extend(service.internal_openapi.paths.paths.keys().cloned());
+            doc.merge(service.internal_openapi);
+            router = router.merge(service.internal);
+        }
+        let doc = openapi::document(service.name, service.description, doc);
+        router = router.merge(openapi::docs_router(service.name, doc));
     }
     let http_metrics = HttpMetrics::new(&process.registry, process.name);
-    let limits = Limits::new(http.limits.clone(), &process.registry, process.name);
+    let body_deadline = http.request_timeout / 2;
+    let limits = Limits::new(
+        http.limits.clone(),
+        internal_paths,
+        &process.registry,
+        process.name,
+    );
     // One layer over every route (so the route template is known), outermost first. The
     // `map_response` steps turn answer bodies back into axum's `Body`, which the timeout and
     // CORS layers need.
@@ -173,13 +224,18 @@ pub fn build_with_pages(
             http_metrics,
             telemetry::observe,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            Origins::new(&http.cors_origins),
+            origin::enforce,
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             http.request_timeout,
         ))
         .map_response(IntoResponse::into_response)
-        // A client that stops sending its body mid-way gets 408, not the 503 of a slow server.
-        .layer(RequestBodyTimeoutLayer::new(http.request_timeout / 2))
+        // A client that stops sending its body, or trickles it, gets 408, not the 503 of a
+        // slow server: the whole body must be in within half the request timeout.
+        .map_request(move |request| body_deadline::bound(request, body_deadline))
         .layer(RequestBodyLimitLayer::new(http.body_limit))
         .map_response(IntoResponse::into_response)
         .layer(CatchPanicLayer::custom(error::panic_response));

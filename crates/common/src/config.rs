@@ -174,10 +174,18 @@ impl HttpConfig {
     }
 }
 
-/// `MAX_HEADER_BYTES` (16 KiB), `MAX_CONCURRENT_REQUESTS` (1024), `RATE_LIMIT_PER_SECOND` (0: off), `RATE_LIMIT_BURST`
-/// (twice the rate), `TRUSTED_PROXIES` (none).
+/// The largest `MAX_HEADER_BYTES` allowed: the HTTP parser buffers no more (1 MiB).
+pub const MAX_HEADER_BYTES_LIMIT: usize = 1 << 20;
+
+/// Requests per second per client by default: a visitor's page makes about a dozen requests
+/// when it opens and one or two per phrase, so only a program meets the limit.
+pub const DEFAULT_RATE_PER_SECOND: f64 = 50.0;
+
+/// `MAX_HEADER_BYTES` (16 KiB), `MAX_CONCURRENT_REQUESTS` (1024), `RATE_LIMIT_PER_SECOND`
+/// ([`DEFAULT_RATE_PER_SECOND`]; 0 turns it off), `RATE_LIMIT_BURST` (twice the rate),
+/// `TRUSTED_PROXIES` (none).
 fn limits(env: &Env) -> Result<LimitsConfig, ConfigError> {
-    let rate: f64 = env.or("RATE_LIMIT_PER_SECOND", 0.0)?;
+    let rate: f64 = env.or("RATE_LIMIT_PER_SECOND", DEFAULT_RATE_PER_SECOND)?;
     if !rate.is_finite() || rate < 0.0 {
         return Err(ConfigError::new(
             "RATE_LIMIT_PER_SECOND",
@@ -200,7 +208,15 @@ fn limits(env: &Env) -> Result<LimitsConfig, ConfigError> {
         })
         .collect::<Result<_, _>>()?;
     Ok(LimitsConfig {
-        max_header_bytes: env.positive("MAX_HEADER_BYTES", 16 * 1024)?,
+        max_header_bytes: match env.positive("MAX_HEADER_BYTES", 16 * 1024)? {
+            n if n > MAX_HEADER_BYTES_LIMIT => {
+                return Err(ConfigError::new(
+                    "MAX_HEADER_BYTES",
+                    format!("must be at most {MAX_HEADER_BYTES_LIMIT}"),
+                ));
+            }
+            n => n,
+        },
         max_concurrent: env.positive("MAX_CONCURRENT_REQUESTS", 1024)?,
         rate_per_second: rate,
         burst,
@@ -291,10 +307,14 @@ mod tests {
     }
 
     #[test]
-    fn limits_default_to_shedding_only_and_are_validated() {
+    fn limits_are_on_by_default_and_validated() {
         let config = HttpConfig::from_env(&Env::from_pairs::<&str, &str>([]), "P", 1).unwrap();
         assert_eq!(config.limits.max_concurrent, 1024);
-        assert!(config.limits.rate_per_second.abs() < f64::EPSILON);
+        assert!((config.limits.rate_per_second - DEFAULT_RATE_PER_SECOND).abs() < f64::EPSILON);
+        assert!((config.limits.burst - 2.0 * DEFAULT_RATE_PER_SECOND).abs() < f64::EPSILON);
+        let off = Env::from_pairs([("RATE_LIMIT_PER_SECOND", "0")]);
+        let limits = HttpConfig::from_env(&off, "P", 1).unwrap().limits;
+        assert!(limits.rate_per_second.abs() < f64::EPSILON);
         let env = Env::from_pairs([
             ("RATE_LIMIT_PER_SECOND", "20"),
             ("TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
@@ -310,6 +330,7 @@ mod tests {
             ("TRUSTED_PROXIES", "proxy.local"),
             ("MAX_CONCURRENT_REQUESTS", "0"),
             ("MAX_HEADER_BYTES", "0"),
+            ("MAX_HEADER_BYTES", "1048577"),
         ] {
             let err = HttpConfig::from_env(&Env::from_pairs([(var, value)]), "P", 1).unwrap_err();
             assert_eq!(err.variable, var, "{var}={value}");

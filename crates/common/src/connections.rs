@@ -53,6 +53,15 @@ use crate::per_client::{ClientSlot, PerClient};
 pub const RESERVE: usize = 32;
 
 /// The header deadline on a reserved connection: a probe sends its request at once.
+/// Headers the HTTP/1 parser takes in one request: past [`crate::limits::MAX_HEADERS`], so
+/// the limits answer. A request with more still gets the parser's own bare 431.
+const PARSER_MAX_HEADERS: usize = 256;
+
+/// The most bytes of a request's head the HTTP/1 parser buffers: past the largest
+/// `MAX_HEADER_BYTES` allowed ([`crate::config::MAX_HEADER_BYTES_LIMIT`]), with room for the
+/// request line. A longer head still gets the parser's own bare 431.
+const PARSER_BUFFER: usize = crate::config::MAX_HEADER_BYTES_LIMIT + (64 << 10);
+
 const RESERVE_HEADER_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What `MAX_CONNECTIONS` is when the descriptor limit cannot be read.
@@ -312,7 +321,12 @@ async fn connection(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(header_timeout)
+        // Room past the service's own limits (MAX_HEADER_BYTES, MAX_HEADERS), so that a
+        // request over them is answered by the limits middleware, in the common error shape,
+        // rather than by the parser's bare 431.
+        .max_headers(PARSER_MAX_HEADERS)
+        .max_buf_size(PARSER_BUFFER);
     builder
         .http2()
         .timer(TokioTimer::new())

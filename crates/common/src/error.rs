@@ -92,7 +92,11 @@ impl IntoResponse for ApiError {
                     "The service is temporarily unavailable; try again shortly".to_owned(),
                 )
             }
-            Self::Busy(message) => ("unavailable", message.to_owned()),
+            Self::Busy(message) => {
+                let mut response = error_response(status, "unavailable", message.to_owned());
+                response.extensions_mut().insert(Refused);
+                return response;
+            }
             Self::Internal(err) => {
                 tracing::error!(error = format!("{err:#}"), "internal error");
                 ("internal_error", "Internal server error".to_owned())
@@ -101,6 +105,12 @@ impl IntoResponse for ApiError {
         error_response(status, code, message)
     }
 }
+
+/// Marks an answer that refused work the service could not take now ([`ApiError::Busy`]): the
+/// access log sums such answers up instead of writing a line for each, so that a flood does
+/// not become a flood of log lines.
+#[derive(Debug, Clone, Copy)]
+pub struct Refused;
 
 /// Builds an error answer in the common shape, with the current request's id.
 pub fn error_response(status: StatusCode, code: &str, message: String) -> Response {

@@ -39,7 +39,7 @@ where
                 let status = rejection.status();
                 if status == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::client(status, "payload_too_large", "Request body is too large")
-                } else if caused_by_timeout(&rejection) {
+                } else if crate::body_deadline::is_too_slow(&rejection) {
                     ApiError::client(
                         StatusCode::REQUEST_TIMEOUT,
                         "request_timeout",
@@ -71,21 +71,14 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// Whether reading the body failed because the client stopped sending it.
-fn caused_by_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(error);
-    while let Some(error) = current {
-        if error.is::<tower_http::timeout::TimeoutError>() {
-            return true;
-        }
-        current = error.source();
-    }
-    false
+fn content_type_is_json_or_absent(headers: &HeaderMap) -> bool {
+    !headers.contains_key(header::CONTENT_TYPE) || declared_json(headers)
 }
 
-fn content_type_is_json_or_absent(headers: &HeaderMap) -> bool {
+/// Whether the request's `Content-Type` is JSON (`application/json`, `application/*+json`).
+pub(crate) fn declared_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return true;
+        return false;
     };
     let Ok(value) = value.to_str() else {
         return false;

@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod append_batch;
+pub mod body_deadline;
 pub mod cli;
 pub mod config;
 pub mod connections;
@@ -18,6 +19,7 @@ pub mod kafka;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod origin;
 mod per_client;
 pub mod phrase;
 pub mod probe;

@@ -2,15 +2,18 @@
 //! per client.
 //!
 //! - **Header size.** Requests whose headers (names and values) add up to more than
-//!   `MAX_HEADER_BYTES` are answered 431 before anything else reads them.
+//!   `MAX_HEADER_BYTES`, or that carry more than [`MAX_HEADERS`] headers, are answered 431
+//!   before anything else reads them.
 //!
 //! - **Load shedding.** Past `MAX_CONCURRENT_REQUESTS` requests in flight, a new one is
 //!   answered 503 with `Retry-After` at once, before any work: a burst beyond what the process
 //!   can hold gets fast refusals instead of queueing until everything times out.
-//! - **Rate limits per client.** With `RATE_LIMIT_PER_SECOND` set, each client gets a token
-//!   bucket of that rate and `RATE_LIMIT_BURST` tokens; a request without a token is answered
-//!   429 with `Retry-After`. A client is its IP address: the peer's, or, when the peer is one
-//!   of `TRUSTED_PROXIES`, the nearest untrusted address in `X-Forwarded-For`.
+//! - **Rate limits per client.** Each client gets a token bucket of `RATE_LIMIT_PER_SECOND`
+//!   (on by default, at a rate no visitor's page reaches; 0 turns it off) and
+//!   `RATE_LIMIT_BURST` tokens; a request without a token is answered 429 with `Retry-After`.
+//!   A client is its IP address: the peer's, or, when the peer is one of `TRUSTED_PROXIES`, the
+//!   nearest untrusted address in `X-Forwarded-For`. A service's internal routes (history's
+//!   appends, whose one client is figalize) are not limited per client.
 //!
 //! Probes and scrapes (`/api/livez/`, `/api/healthz/`, `/metrics`) are never refused: an
 //! orchestrator must see a busy process as busy, not as dead. Refusals are counted, not
@@ -35,6 +38,10 @@ use crate::ApiError;
 
 /// Paths never shed nor limited: liveness, readiness, metrics.
 const EXEMPT: [&str; 3] = ["/api/livez/", "/api/healthz/", "/metrics"];
+
+/// Most headers a request may carry; past it, 431. The HTTP/1 parser is set to accept more,
+/// so that the answer comes from here, in the common error shape.
+pub const MAX_HEADERS: usize = 100;
 
 /// Clients remembered at most; past it, those whose buckets are full again are forgotten.
 const MAX_CLIENTS: usize = 100_000;
@@ -156,46 +163,61 @@ pub fn client_of(peer: IpAddr, headers: &HeaderMap, trusted: &[Network]) -> IpAd
     client
 }
 
-/// Counts refusals and logs when they happen, at most every [`LOG_EVERY`].
-pub(crate) struct Refusals {
-    counter: IntCounter,
+/// Events too many to log one by one, logged as a count at most every [`LOG_EVERY`].
+#[derive(Debug, Default)]
+pub struct Summary {
     since_log: AtomicU64,
     last_log: Mutex<Option<Instant>>,
+}
+
+impl Summary {
+    /// Notes one event; when a line is due, the events since the last one, for it to log.
+    pub fn tally(&self) -> Option<u64> {
+        self.since_log.fetch_add(1, Ordering::Relaxed);
+        let Ok(mut last) = self.last_log.try_lock() else {
+            return None;
+        };
+        let now = Instant::now();
+        if last.is_none_or(|at| now.duration_since(at) >= LOG_EVERY) {
+            *last = Some(now);
+            return Some(self.since_log.swap(0, Ordering::Relaxed));
+        }
+        None
+    }
+}
+
+/// Counts refusals and logs them as a [`Summary`].
+pub struct Refusals {
+    counter: IntCounter,
+    summary: Summary,
     what: &'static str,
     message: &'static str,
 }
 
 impl Refusals {
     /// Refusals counted in `counter`, logged as `message` with `what` as their reason.
-    pub(crate) fn new(counter: IntCounter, what: &'static str, message: &'static str) -> Self {
+    pub fn new(counter: IntCounter, what: &'static str, message: &'static str) -> Self {
         Self {
             counter,
-            since_log: AtomicU64::new(0),
-            last_log: Mutex::new(None),
+            summary: Summary::default(),
             what,
             message,
         }
     }
 
-    pub(crate) fn refused(&self) {
+    /// A refusal, counted and logged (at most every ten seconds).
+    pub fn refused(&self) {
         self.count_and_log(None);
     }
 
     /// A refusal with its cause, which the log line names.
-    pub(crate) fn refused_because(&self, cause: &dyn std::fmt::Display) {
+    pub fn refused_because(&self, cause: &dyn std::fmt::Display) {
         self.count_and_log(Some(cause));
     }
 
     fn count_and_log(&self, cause: Option<&dyn std::fmt::Display>) {
         self.counter.inc();
-        self.since_log.fetch_add(1, Ordering::Relaxed);
-        let Ok(mut last) = self.last_log.try_lock() else {
-            return;
-        };
-        let now = Instant::now();
-        if last.is_none_or(|at| now.duration_since(at) >= LOG_EVERY) {
-            *last = Some(now);
-            let refused = self.since_log.swap(0, Ordering::Relaxed);
+        if let Some(refused) = self.summary.tally() {
             if let Some(cause) = cause {
                 tracing::warn!(refused, reason = self.what, error = %cause, "{}", self.message);
             } else {
@@ -215,6 +237,7 @@ struct Bucket {
 /// The limits of one process, shared by its requests.
 pub struct Limits {
     config: LimitsConfig,
+    internal: Vec<String>,
     in_flight: AtomicUsize,
     shards: Vec<Mutex<HashMap<IpAddr, Bucket>>>,
     hasher: RandomState,
@@ -224,8 +247,14 @@ pub struct Limits {
 
 impl Limits {
     /// Limits as configured, with their counters in `registry`:
-    /// `figachechnaya_<process>_http_requests_shed_total` and `…_rate_limited_total`.
-    pub fn new(config: LimitsConfig, registry: &Registry, process: &str) -> Arc<Self> {
+    /// `figachechnaya_<process>_http_requests_shed_total` and `…_rate_limited_total`. Requests
+    /// to the `internal` paths are not limited per client.
+    pub fn new(
+        config: LimitsConfig,
+        internal: Vec<String>,
+        registry: &Registry,
+        process: &str,
+    ) -> Arc<Self> {
         let prefix = format!("figachechnaya_{process}_http_requests");
         let counter = |name: &str, help: &str| {
             crate::metrics::counter(registry, &format!("{prefix}_{name}"), help)
@@ -248,6 +277,7 @@ impl Limits {
                 "refusing requests",
             ),
             config,
+            internal,
             in_flight: AtomicUsize::new(0),
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: RandomState::new(),
@@ -294,15 +324,13 @@ pub async fn enforce(
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
     if header_bytes > limits.config.max_header_bytes {
-        return ApiError::client(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
-            format!(
-                "Request headers over {} bytes",
-                limits.config.max_header_bytes
-            ),
-        )
-        .into_response();
+        return headers_too_large(format!(
+            "Request headers over {} bytes",
+            limits.config.max_header_bytes
+        ));
+    }
+    if request.headers().len() > MAX_HEADERS {
+        return headers_too_large(format!("More than {MAX_HEADERS} request headers"));
     }
     if exempt(&request) {
         return next.run(request).await;
@@ -321,7 +349,13 @@ pub async fn enforce(
     if let Some(peer) = peer {
         let client = client_of(peer, request.headers(), &limits.config.trusted_proxies);
         request.extensions_mut().insert(Client(client));
-        if limits.config.rate_per_second > 0.0 && !limits.allow(client, Instant::now()) {
+        if limits.config.rate_per_second > 0.0
+            && !limits
+                .internal
+                .iter()
+                .any(|path| path == request.uri().path())
+            && !limits.allow(client, Instant::now())
+        {
             limits.rate_limited.refused();
             return ApiError::client(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -332,6 +366,15 @@ pub async fn enforce(
         }
     }
     next.run(request).await
+}
+
+fn headers_too_large(message: String) -> Response {
+    ApiError::client(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "headers_too_large",
+        message,
+    )
+    .into_response()
 }
 
 /// One request's place among those in flight, given back even if its future is dropped.
@@ -417,6 +460,7 @@ mod tests {
                 burst,
                 trusted_proxies: Vec::new(),
             },
+            Vec::new(),
             &Registry::new(),
             "test",
         )

@@ -103,6 +103,8 @@ pub struct HttpMetrics {
     requests: IntCounterVec,
     duration: HistogramVec,
     in_flight: IntGauge,
+    /// Answers refusing work for now, logged as a summary (counted in `requests`).
+    pub(crate) refusals: std::sync::Arc<crate::limits::Summary>,
 }
 
 impl HttpMetrics {
@@ -141,6 +143,7 @@ impl HttpMetrics {
                 )
                 .expect("valid metric"),
             ),
+            refusals: std::sync::Arc::default(),
         }
     }
 }

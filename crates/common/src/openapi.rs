@@ -78,13 +78,24 @@ fn describe_operation(operation: &mut Operation, probe: bool) {
             )
         });
     }
-    responses
-        .entry("431".to_owned())
-        .or_insert_with(|| error_answer("Request headers over `MAX_HEADER_BYTES`"));
+    responses.entry("431".to_owned()).or_insert_with(|| {
+        error_answer("Request headers over `MAX_HEADER_BYTES`, or more than 100 of them")
+    });
     if has_body {
         responses
             .entry("408".to_owned())
             .or_insert_with(|| error_answer("The body arrived too slowly"));
+        responses.entry("403".to_owned()).or_insert_with(|| {
+            error_answer(
+                "Sent by a browser from another origin than the service's own or \
+                 `CORS_ALLOWED_ORIGINS` (`cross_origin`)",
+            )
+        });
+        responses.entry("415".to_owned()).or_insert_with(|| {
+            error_answer(
+                "A body declared as another media type than JSON, or sent by a browser without one",
+            )
+        });
     }
     for (status, response) in responses.iter_mut() {
         let RefOr::T(response) = response else {
@@ -128,10 +139,30 @@ fn header(kind: Type, description: &str) -> Header {
     header
 }
 
-/// Routes serving `doc` and its Swagger UI under `/api/<service>/`.
+/// The docs pages' Content-Security-Policy: Swagger UI's own files only. Its components set
+/// inline styles, and its icons are `data:` images; nothing is fetched from elsewhere, and
+/// "Try it out" calls this origin.
+pub const DOCS_CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; \
+    connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; \
+    frame-ancestors 'none'";
+
+/// Routes serving `doc` and its Swagger UI under `/api/<service>/`, the pages with their
+/// Content-Security-Policy and `X-Frame-Options`.
 pub fn docs_router(service: &str, doc: Document) -> Router {
     let json = format!("/api/{service}/openapi.json");
-    SwaggerUi::new(format!("/api/{service}/docs"))
-        .url(json, doc)
-        .into()
+    Router::from(SwaggerUi::new(format!("/api/{service}/docs")).url(json, doc)).layer(
+        axum::middleware::map_response(|mut response: axum::response::Response| async move {
+            let headers = response.headers_mut();
+            headers.insert(
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                axum::http::HeaderValue::from_static(DOCS_CONTENT_SECURITY_POLICY),
+            );
+            headers.insert(
+                axum::http::header::X_FRAME_OPTIONS,
+                axum::http::HeaderValue::from_static("DENY"),
+            );
+            response
+        }),
+    )
 }

@@ -179,7 +179,19 @@ pub async fn observe(State(metrics): State<HttpMetrics>, request: Request, next:
     metrics.record(&route, &method, status, elapsed.as_secs_f64());
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
     span.in_scope(|| {
-        if status.is_server_error() {
+        if response
+            .extensions()
+            .get::<crate::error::Refused>()
+            .is_some()
+        {
+            if let Some(refused) = metrics.refusals.tally() {
+                tracing::warn!(
+                    refused,
+                    status = status.as_u16(),
+                    "requests refused: the service cannot take them now (one line per ten seconds)"
+                );
+            }
+        } else if status.is_server_error() {
             tracing::warn!(status = status.as_u16(), latency_ms, "request answered");
         } else {
             tracing::info!(status = status.as_u16(), latency_ms, "request answered");

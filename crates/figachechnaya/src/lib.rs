@@ -59,9 +59,10 @@ pub async fn build(env: &Env) -> anyhow::Result<Server> {
     let config = SiteConfig::from_env(env)?;
     let process = Process::new("site");
     let history = history::service(&process, &config.history).await?;
-    // figalize appends to the history routes in this process: the same client, no network.
+    // figalize appends through history's internal routes in this process: the same client, no
+    // network; visitors cannot reach them.
     let to_history = figalize::history::HistoryClient::in_process(
-        history.router.clone(),
+        history.internal.clone(),
         config.figalize.history_timeout,
     );
     let (jobs, source) = match &config.kafka {

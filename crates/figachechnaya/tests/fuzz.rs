@@ -28,9 +28,11 @@ fn site() -> &'static Site {
             .build()
             .unwrap();
         let data = TempDir::new();
+        // One client sending as fast as it can, on purpose: not limited per client.
         let env = common::config::Env::from_pairs([
             ("PORT", "0"),
             ("DATA_DIR", data.path().to_str().unwrap()),
+            ("RATE_LIMIT_PER_SECOND", "0"),
         ]);
         let base = runtime.block_on(async {
             let server = figachechnaya::build(&env).await.expect("the site starts");
@@ -192,6 +194,8 @@ fn content_type() -> impl Strategy<Value = Option<String>> {
     ]
 }
 
+/// The site's write routes, and some it does not serve (the appends are history's internal
+/// routes, which the site calls in-process).
 const POSTS: [&str; 5] = [
     "/api/figalize/",
     "/api/append/",

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::image_job::{ImageJob, JobSink, Receipt, Refused};
+use common::limits::Summary;
 use prometheus::{IntCounter, IntGauge, Registry};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -28,6 +29,8 @@ pub struct ImageHandoff {
     wake: Notify,
     deferred: IntCounter,
     waiting_now: IntGauge,
+    /// The sink filling up, logged at most every ten seconds however often it happens.
+    full_log: Summary,
 }
 
 impl ImageHandoff {
@@ -47,6 +50,7 @@ impl ImageHandoff {
                 "figachechnaya_figalize_image_jobs_deferred",
                 "Image jobs waiting in figalize for room in their queue",
             ),
+            full_log: Summary::default(),
         }
     }
 
@@ -61,8 +65,11 @@ impl ImageHandoff {
         drop(waiting);
         if let Err(Refused { job, receipt }) = self.sink.publish(job, receipt) {
             let mut waiting = self.waiting.lock().expect("handoff lock");
-            if waiting.is_empty() {
+            if waiting.is_empty()
+                && let Some(times) = self.full_log.tally()
+            {
                 tracing::warn!(
+                    times,
                     "the image job queue is full: jobs wait in figalize and are offered again"
                 );
             }

@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use common::append_batch;
+use common::limits::Summary;
 
 use crate::history::{BatchDelivery, Delivery, HistoryClient};
 use crate::journal::{Entry, Journal, Ticket};
@@ -91,8 +92,11 @@ pub struct Outbox {
     queue: Mutex<VecDeque<Append>>,
     capacity: usize,
     journal: Arc<Journal>,
-    /// Whether the last push was refused: the transitions are logged, not every refusal.
+    /// Whether the last push was refused: the transitions are logged, not every refusal, and
+    /// at most every ten seconds each, however often the outbox fills and empties.
     full: AtomicBool,
+    full_log: Summary,
+    room_log: Summary,
     wake: Notify,
     metrics: OutboxMetrics,
 }
@@ -128,6 +132,8 @@ impl Outbox {
             capacity,
             journal,
             full: AtomicBool::new(false),
+            full_log: Summary::default(),
+            room_log: Summary::default(),
             wake: Notify::new(),
             metrics,
         }
@@ -138,16 +144,22 @@ impl Outbox {
     pub fn admit(&self) -> Result<(), OutboxFull> {
         if self.len() >= self.capacity {
             self.metrics.refused.inc();
-            if !self.full.swap(true, Ordering::Relaxed) {
+            if !self.full.swap(true, Ordering::Relaxed)
+                && let Some(times) = self.full_log.tally()
+            {
                 tracing::error!(
                     capacity = self.capacity,
+                    times,
                     "history outbox full: figalizations are refused until history takes entries again"
                 );
             }
             return Err(OutboxFull);
         }
         // Read first: a swap on every request would write the shared line each time.
-        if self.full.load(Ordering::Relaxed) && self.full.swap(false, Ordering::Relaxed) {
+        if self.full.load(Ordering::Relaxed)
+            && self.full.swap(false, Ordering::Relaxed)
+            && self.room_log.tally().is_some()
+        {
             tracing::info!("history outbox has room again: figalizations are taken");
         }
         Ok(())

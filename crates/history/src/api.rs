@@ -32,6 +32,8 @@ pub const MAX_LIMIT: u32 = 100;
 #[derive(Clone)]
 pub struct AppState {
     pub(crate) store: Arc<dyn HistoryStore>,
+    /// The free-space floor, for a database on this machine's disk.
+    pub(crate) disk: Option<Arc<crate::disk::DiskFloor>>,
     pub(crate) writer: BatchWriter,
     pub(crate) events: broadcast::Sender<Committed>,
     pub(crate) stopping: CancellationToken,
@@ -39,14 +41,27 @@ pub struct AppState {
     pub(crate) streams: Arc<common::streams::Streams>,
 }
 
-/// The routes of the history service.
+impl AppState {
+    /// Whether an append may be written now: not below the free-space floor.
+    fn admit(&self) -> Result<(), ApiError> {
+        self.disk.as_ref().map_or(Ok(()), |disk| disk.admit())
+    }
+}
+
+/// The public routes of the history service: read the newest, count, follow live.
 pub fn router(state: AppState) -> OpenApiRouter {
     OpenApiRouter::new()
-        .routes(routes!(append))
-        .routes(routes!(append_batch))
         .routes(routes!(get_history))
         .routes(routes!(count))
         .routes(routes!(stream::stream))
+        .with_state(state)
+}
+
+/// The internal routes: the appends, which figalize alone makes (no ingress routes them).
+pub fn internal_router(state: AppState) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(append))
+        .routes(routes!(append_batch))
         .with_state(state)
 }
 
@@ -91,7 +106,7 @@ pub struct AppendResponse {
         (status = 413, description = "Body over the size limit", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 422, description = "JSON of the wrong shape", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; retry later", body = ErrorBody),
+        (status = 503, description = "The database is unavailable, or the disk under it nearly full (`HISTORY_MIN_FREE_BYTES`); retry later", body = ErrorBody),
     )
 )]
 async fn append(
@@ -103,6 +118,7 @@ async fn append(
         .get("idempotency-key")
         .map(|v| v.to_str().unwrap_or("\u{0}").to_owned());
     let entry = validate(&request.original, &request.figalized, request.id.or(header))?;
+    state.admit()?;
     match state.writer.append(entry).await {
         Ok(stored) => Ok(Json(AppendResponse {
             id: stored.id,
@@ -126,7 +142,7 @@ async fn append(
         (status = 413, description = "Body over the size limit", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 422, description = "JSON of the wrong shape", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; retry the batch later", body = ErrorBody),
+        (status = 503, description = "The database is unavailable, or the disk under it nearly full (`HISTORY_MIN_FREE_BYTES`); retry the batch later", body = ErrorBody),
     )
 )]
 async fn append_batch(
@@ -140,6 +156,7 @@ async fn append_batch(
             format!("entries: from 1 to {}", append_batch::MAX_ENTRIES),
         ));
     }
+    state.admit()?;
     let mut results: Vec<Option<BatchOutcome>> = Vec::with_capacity(count);
     let mut valid = Vec::with_capacity(count);
     let mut request_ids = Vec::new();

@@ -55,7 +55,13 @@ pub struct Settings {
     pub writer: WriterConfig,
     /// How many live streams may be open.
     pub streams: common::streams::StreamsConfig,
+    /// `HISTORY_MIN_FREE_BYTES`: free bytes on the SQLite database's file system under which
+    /// appends are refused (64 MiB by default; 0 turns the floor off).
+    pub min_free_bytes: u64,
 }
+
+/// The free-space floor by default: room for SQLite's journal and checkpoints.
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 64 << 20;
 
 impl Settings {
     /// Reads the settings: `DATABASE_URL`, else `DB_HOST` and the rest of the original's `DB_*`
@@ -72,6 +78,7 @@ impl Settings {
             database: database(env)?,
             writer,
             streams: common::streams::StreamsConfig::from_env(env)?,
+            min_free_bytes: env.or("HISTORY_MIN_FREE_BYTES", DEFAULT_MIN_FREE_BYTES)?,
         })
     }
 }

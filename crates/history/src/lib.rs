@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod config;
+pub mod disk;
 pub mod pool_metrics;
 pub mod store;
 pub mod stream;
@@ -81,8 +82,23 @@ pub async fn service(process: &Process, settings: &Settings) -> anyhow::Result<S
         )
         .expect("valid metric"),
     );
+    let disk = match &settings.database {
+        Database::Sqlite { path } if settings.min_free_bytes > 0 => {
+            let folder = match path.parent() {
+                Some(folder) if !folder.as_os_str().is_empty() => folder.to_path_buf(),
+                _ => ".".into(),
+            };
+            Some(disk::DiskFloor::start(
+                process,
+                folder,
+                settings.min_free_bytes,
+            ))
+        }
+        _ => None,
+    };
     let state = api::AppState {
         store,
+        disk,
         writer,
         events,
         stopping: process.stopping(),
@@ -91,9 +107,11 @@ pub async fn service(process: &Process, settings: &Settings) -> anyhow::Result<S
     };
     Ok(ServiceRoutes::new(
         "history",
-        "Every phrase anyone transformed: append, read the newest, count, follow live.",
-        api::router(state),
-    ))
+        "Every phrase anyone transformed: append (internal: figalize's), read the newest, \
+         count, follow live.",
+        api::router(state.clone()),
+    )
+    .with_internal(api::internal_router(state)))
 }
 
 async fn open_store(database: &Database) -> anyhow::Result<Arc<dyn HistoryStore>> {

@@ -53,6 +53,7 @@ pub struct RunningBinary {
     child: std::process::Child,
     /// The address it reported listening on.
     pub addr: std::net::SocketAddr,
+    log_bytes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// How long a binary may take to start, or to fail.
@@ -126,9 +127,12 @@ fn start(mut command: std::process::Command, binary: &str, vars: &[(&str, &str)]
         .unwrap_or_else(|err| panic!("starting {binary}: {err}"));
     let stdout = child.stdout.take().expect("piped stdout");
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let log_bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = std::sync::Arc::clone(&log_bytes);
     // Reads the log on its own thread, to the end, so the process never blocks on a full pipe.
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            counted.fetch_add(line.len() as u64 + 1, std::sync::atomic::Ordering::Relaxed);
             let entry: serde_json::Value = serde_json::from_str(&line)
                 .unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
             if entry["message"] == "listening" {
@@ -143,7 +147,11 @@ fn start(mut command: std::process::Command, binary: &str, vars: &[(&str, &str)]
     let addr = addr_rx
         .recv_timeout(START_DEADLINE)
         .unwrap_or_else(|_| panic!("{binary} did not report listening"));
-    RunningBinary { child, addr }
+    RunningBinary {
+        child,
+        addr,
+        log_bytes,
+    }
 }
 
 impl RunningBinary {
@@ -169,6 +177,11 @@ impl RunningBinary {
 }
 
 impl RunningBinary {
+    /// Bytes the process has written to its log (standard output) so far.
+    pub fn log_bytes(&self) -> u64 {
+        self.log_bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The value of the sample `name` in the process's `/metrics`.
     pub async fn metric(&self, name: &str) -> i64 {
         metric_of(&reqwest::Client::new(), self.addr, name).await

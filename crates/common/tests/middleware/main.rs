@@ -235,6 +235,39 @@ async fn a_client_that_stops_sending_its_body_gets_408() {
 }
 
 #[tokio::test]
+async fn a_body_trickled_past_its_deadline_gets_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    // A byte every 200 ms keeps every read quick; the whole body is due within 1 s (half the
+    // request timeout), and its 60 bytes would take 12 s.
+    let server = start(&[("REQUEST_TIMEOUT_MS", "2000")], Arc::default()).await;
+    let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    writer
+        .write_all(
+            b"POST /echo HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
+              content-length: 60\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..60 {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            if writer.write_all(b" ").await.is_err() {
+                break;
+            }
+        }
+    });
+    // The answer comes while the client is still sending.
+    let mut answer = Vec::new();
+    reader.read_to_end(&mut answer).await.unwrap();
+    trickle.abort();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
+}
+
+#[tokio::test]
 async fn error_answers_made_by_middleware_keep_their_cors_headers() {
     let server = start(
         &[
@@ -247,6 +280,7 @@ async fn error_answers_made_by_middleware_keep_their_cors_headers() {
     let response = reqwest::Client::new()
         .post(server.url("/echo"))
         .header("origin", "https://good.example")
+        .header("content-type", "application/json")
         .body("[1,2,3,4,5,6,7,8,9,10]")
         .send()
         .await
@@ -319,6 +353,80 @@ async fn headers_over_the_limit_get_431_in_the_error_shape() {
             "{path}"
         );
     }
+}
+
+#[tokio::test]
+async fn too_many_headers_or_a_megabyte_of_them_get_431_in_the_error_shape() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    // Defaults: MAX_HEADER_BYTES 16 KiB, at most 100 headers. The HTTP parser would answer
+    // both with a bare 431 of its own.
+    let server = start(&[], Arc::default()).await;
+    let many = (0..101).fold(String::new(), |mut all, n| {
+        use std::fmt::Write;
+        let _ = write!(all, "x-h{n}: {n}\r\n");
+        all
+    });
+    let huge = format!("x-padding: {}\r\n", "a".repeat(1_000_000));
+    for extra in [many, huge] {
+        let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let request =
+            format!("GET /echo HTTP/1.1\r\nhost: test\r\n{extra}connection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+        assert!(
+            answer.contains("\"code\":\"headers_too_large\""),
+            "{answer}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_browser_may_write_only_from_the_own_or_an_allowed_origin_and_only_json() {
+    let server = start(
+        &[("CORS_ALLOWED_ORIGINS", "https://good.example")],
+        Arc::default(),
+    )
+    .await;
+    let own = format!("http://{}", server.addr);
+    let client = reqwest::Client::new();
+    let post = |origin: Option<&str>, content_type: Option<&str>| {
+        let mut request = client.post(server.url("/echo")).body("{\"a\":1}");
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        request.send()
+    };
+    // Another site's page, with a "simple" request that needs no preflight, or with JSON.
+    for content_type in [None, Some("text/plain"), Some("application/json")] {
+        let response = post(Some("https://evil.example"), content_type)
+            .await
+            .unwrap();
+        assert_eq!(
+            error_code(response).await,
+            (403, "cross_origin".into()),
+            "{content_type:?}"
+        );
+    }
+    // The own page, or an allowed origin, must still say it sends JSON.
+    for origin in [own.as_str(), "https://good.example"] {
+        let response = post(Some(origin), None).await.unwrap();
+        assert_eq!(
+            error_code(response).await,
+            (415, "unsupported_media_type".into()),
+            "{origin}"
+        );
+        let response = post(Some(origin), Some("application/json")).await.unwrap();
+        assert_eq!(response.status(), 200, "{origin}");
+    }
+    // A program that is no browser keeps the original API's bare bodies.
+    assert_eq!(post(None, None).await.unwrap().status(), 200);
 }
 
 #[tokio::test]

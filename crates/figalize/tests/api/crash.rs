@@ -32,6 +32,8 @@ fn start_figalize(journal: &Path, history: &str, broker: &str, topic: &str) -> R
             ("OUTBOX_MAX_BACKOFF_MS", "300"),
             ("KAFKA_BOOTSTRAP", broker),
             ("KAFKA_TOPIC_NAME", topic),
+            // The test is one client sending many figalizations at once, on purpose.
+            ("RATE_LIMIT_PER_SECOND", "0"),
         ],
     )
 }

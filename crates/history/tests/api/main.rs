@@ -1,5 +1,6 @@
 //! The history service against real PostgreSQL (and the SQLite default), over HTTP.
 
+mod abuse;
 mod binary;
 mod contract;
 mod helpers;
