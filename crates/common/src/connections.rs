@@ -4,7 +4,8 @@
 //! - **Header deadline.** A connection must send a request's headers within
 //!   `HEADER_READ_TIMEOUT_MS` (10 s) of opening, or of its previous answer (an idle keep-alive
 //!   connection), or it is closed: a client that trickles bytes, or sends none, cannot hold a
-//!   descriptor for long.
+//!   descriptor for long. An HTTP/2 connection that begins no request for as long is closed
+//!   too, gracefully (what is being answered, a live stream, is finished first).
 //! - **A bound per client.** One address holds at most `MAX_CONNECTIONS_PER_CLIENT` (256)
 //!   connections (a browser opens six at most; many visitors may share an address); more are closed as soon as they are accepted, so that one client cannot take
 //!   the connections every other visitor needs. Peers in `TRUSTED_PROXIES` (the ingress, which
@@ -27,7 +28,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -297,16 +298,17 @@ async fn connection(
     } else {
         config.header_read_timeout
     };
-    let started = Arc::new(AtomicBool::new(false));
+    let activity = Arc::new(Activity::new());
     let service = {
-        let started = Arc::clone(&started);
+        let activity = Arc::clone(&activity);
         hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-            started.store(true, Ordering::Relaxed);
+            let busy = activity.begin();
             let mut request = request.map(Body::new);
             // What `into_make_service_with_connect_info` gives: the rate limits need the peer.
             request.extensions_mut().insert(ConnectInfo(peer));
             let router = router.clone();
             async move {
+                let _busy = busy;
                 if reserved && !exempt_path(request.uri().path()) {
                     return Ok::<_, Infallible>(
                         ApiError::Busy("Too many connections; try again in a moment")
@@ -333,10 +335,11 @@ async fn connection(
         .max_concurrent_streams(config.http2_max_streams)
         .enable_connect_protocol();
     let mut conn = pin!(builder.serve_connection_with_upgrades(TokioIo::new(stream), service));
-    // Until its first request, the deadline is kept here: HTTP/1's own starts only once the
-    // protocol is known from the first bytes, and HTTP/2 has none.
-    let mut first_deadline = pin!(tokio::time::sleep(header_timeout));
-    let mut waiting_for_first = true;
+    // The idle deadline is kept here: HTTP/1's own starts only once the protocol is known from
+    // the first bytes, and HTTP/2 has none. A connection that has begun no request for
+    // `header_timeout` is closed: at once before its first request, gracefully after it (an
+    // answer still being sent, a live stream, is finished first).
+    let mut idle = pin!(tokio::time::sleep(header_timeout));
     let mut draining = false;
     loop {
         tokio::select! {
@@ -350,11 +353,17 @@ async fn connection(
                 }
                 break;
             }
-            () = &mut first_deadline, if waiting_for_first => {
-                waiting_for_first = false;
-                if !started.load(Ordering::Relaxed) {
-                    metrics.timed_out.inc();
-                    break;
+            () = &mut idle, if !draining => {
+                match activity.idle_since(header_timeout) {
+                    Some(deadline) => idle.as_mut().reset(deadline),
+                    None if !activity.started() => {
+                        metrics.timed_out.inc();
+                        break;
+                    }
+                    None => {
+                        draining = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
                 }
             }
             () = stopping.cancelled(), if !draining => {
@@ -362,6 +371,64 @@ async fn connection(
                 conn.as_mut().graceful_shutdown();
             }
         }
+    }
+}
+
+/// When a connection's requests began and how many are being answered.
+struct Activity {
+    opened: tokio::time::Instant,
+    /// Milliseconds from `opened` to the last request's start or answer; `u64::MAX` before the
+    /// first request.
+    last: AtomicU64,
+    busy: AtomicUsize,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            opened: tokio::time::Instant::now(),
+            last: AtomicU64::new(u64::MAX),
+            busy: AtomicUsize::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let now = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        self.last.store(now, Ordering::Relaxed);
+    }
+
+    /// A request begins; it is being answered until the guard is dropped.
+    fn begin(self: &Arc<Self>) -> Busy {
+        self.busy.fetch_add(1, Ordering::Relaxed);
+        self.touch();
+        Busy(Arc::clone(self))
+    }
+
+    fn started(&self) -> bool {
+        self.last.load(Ordering::Relaxed) != u64::MAX
+    }
+
+    /// `None` when nothing has happened for `timeout`; otherwise when to look again.
+    fn idle_since(&self, timeout: Duration) -> Option<tokio::time::Instant> {
+        if self.busy.load(Ordering::Relaxed) > 0 {
+            return Some(tokio::time::Instant::now() + timeout);
+        }
+        let last = match self.last.load(Ordering::Relaxed) {
+            u64::MAX => return None,
+            millis => self.opened + Duration::from_millis(millis),
+        };
+        let deadline = last + timeout;
+        (deadline > tokio::time::Instant::now()).then_some(deadline)
+    }
+}
+
+/// A request being answered (until its answer's head is ready).
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.busy.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -611,6 +611,76 @@ async fn a_connection_that_does_not_send_its_headers_in_time_is_closed() {
 }
 
 #[tokio::test]
+async fn an_http2_connection_idle_after_its_requests_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start(&[("HEADER_READ_TIMEOUT_MS", "300")], Arc::default()).await;
+    let mut h2c = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    // The HTTP/2 preface, empty settings, and GET /api/livez/ as one HEADERS frame (stream 1,
+    // END_STREAM | END_HEADERS), its fields from HPACK's static table or literal.
+    let mut block = vec![0x82, 0x86]; // :method GET, :scheme http
+    block.extend([0x04, 11]);
+    block.extend(b"/api/livez/"); // :path, literal
+    block.extend([0x01, 4]);
+    block.extend(b"test"); // :authority, literal
+    let mut frames =
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00".to_vec();
+    let length = u32::try_from(block.len()).unwrap().to_be_bytes();
+    frames.extend(&length[1..]);
+    frames.extend([0x01, 0x05, 0, 0, 0, 1]);
+    frames.extend(block);
+    h2c.write_all(&frames).await.unwrap();
+    // The answer comes (a HEADERS frame on stream 1), then, with no new request, the server
+    // says goodbye (GOAWAY) and closes. The client acknowledges settings and pings, as any
+    // client does (the server's graceful goodbye waits for a ping's answer).
+    let mut received = Vec::new();
+    let mut types = Vec::new();
+    let converse = async {
+        let mut buffer = [0; 4096];
+        // To the end, or to a reset after the GOAWAY.
+        while let Ok(n @ 1..) = h2c.read(&mut buffer).await {
+            received.extend_from_slice(&buffer[..n]);
+            while let Some((kind, flags, payload, rest)) = frame(&received) {
+                types.push(kind);
+                let answer = match (kind, flags) {
+                    (0x04, 0x00) => Some(vec![0, 0, 0, 0x04, 0x01, 0, 0, 0, 0]),
+                    (0x06, 0x00) => {
+                        let mut ack = vec![0, 0, 8, 0x06, 0x01, 0, 0, 0, 0];
+                        ack.extend(payload);
+                        Some(ack)
+                    }
+                    _ => None,
+                };
+                received = rest;
+                if let Some(answer) = answer {
+                    let _ = h2c.write_all(&answer).await;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), converse)
+        .await
+        .expect("the idle connection is closed");
+    assert!(types.contains(&0x01), "no HEADERS in {types:?}");
+    assert!(types.contains(&0x07), "no GOAWAY in {types:?}");
+}
+
+/// The first whole HTTP/2 frame in `bytes`: its type, flags, payload and what follows it.
+fn frame(bytes: &[u8]) -> Option<(u8, u8, Vec<u8>, Vec<u8>)> {
+    let length = usize::from(*bytes.first()?) << 16
+        | usize::from(*bytes.get(1)?) << 8
+        | usize::from(*bytes.get(2)?);
+    let end = 9 + length;
+    (bytes.len() >= end).then(|| {
+        (
+            bytes[3],
+            bytes[4],
+            bytes[9..end].to_vec(),
+            bytes[end..].to_vec(),
+        )
+    })
+}
+
+#[tokio::test]
 async fn one_client_cannot_hold_more_than_its_share_of_connections() {
     let server = start(&[("MAX_CONNECTIONS_PER_CLIENT", "3")], Arc::default()).await;
     let mut held = Vec::new();
