@@ -5,15 +5,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{Row, SqlitePool};
 
 use super::{
     Appended, COUNT, Entry, HistoryStore, LATEST, NewEntry, PoolUsage, StoreError, StoreFuture,
     newest_created, outcomes,
 };
-
-/// Rows per insert statement: 3 parameters each, well under SQLite's 32,766.
-const ROWS_PER_STATEMENT: usize = 1000;
 
 /// History in an SQLite file.
 #[derive(Clone)]
@@ -50,39 +47,47 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
+    /// One prepared statement inserts the whole batch, passed as one JSON array: its text is
+    /// the same for every batch, so SQLite parses it once per connection, and a batch costs one
+    /// call into the database whatever its size. Ids that already existed (retries) are looked
+    /// up after, in the same transaction.
     async fn append_batch(&self, entries: &[NewEntry]) -> Result<Appended, StoreError> {
+        let rows = serde_json::to_string(
+            &entries
+                .iter()
+                .map(|e| [&e.append_id, &e.original, &e.figalized])
+                .collect::<Vec<_>>(),
+        )
+        .map_err(|_| StoreError::Unexpected("a batch that cannot be encoded"))?;
         let mut tx = self.pool.begin().await?;
-        let mut created = HashMap::new();
-        for chunk in entries.chunks(ROWS_PER_STATEMENT) {
-            let mut insert: QueryBuilder<Sqlite> =
-                QueryBuilder::new("insert into history (append_id, original, figalized) ");
-            insert.push_values(chunk, |mut row, entry| {
-                row.push_bind(&entry.append_id)
-                    .push_bind(&entry.original)
-                    .push_bind(&entry.figalized);
-            });
-            insert.push(" on conflict (append_id) do nothing returning append_id, id");
-            for row in insert.build().fetch_all(&mut *tx).await? {
-                created.insert(row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?);
-            }
-        }
-        let mut existing = HashMap::new();
-        let missing: Vec<&NewEntry> = entries
+        // `where true` tells SQLite's parser that `on conflict` is the upsert clause, not a
+        // join constraint of the `select`.
+        let created: HashMap<String, i64> = sqlx::query(
+            "insert into history (append_id, original, figalized)
+             select value ->> 0, value ->> 1, value ->> 2 from json_each(?1) where true
+             on conflict (append_id) do nothing
+             returning append_id, id",
+        )
+        .bind(&rows)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<Result<_, sqlx::Error>>()?;
+        let existing: HashMap<String, i64> = if created.len() < entries.len() {
+            sqlx::query(
+                "select append_id, id from history
+                 where append_id in (select value ->> 0 from json_each(?1))",
+            )
+            .bind(&rows)
+            .fetch_all(&mut *tx)
+            .await?
             .iter()
-            .filter(|e| !created.contains_key(&e.append_id))
-            .collect();
-        for chunk in missing.chunks(ROWS_PER_STATEMENT) {
-            let mut select: QueryBuilder<Sqlite> =
-                QueryBuilder::new("select append_id, id from history where append_id in (");
-            let mut ids = select.separated(", ");
-            for entry in chunk {
-                ids.push_bind(&entry.append_id);
-            }
-            select.push(")");
-            for row in select.build().fetch_all(&mut *tx).await? {
-                existing.insert(row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?);
-            }
-        }
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect::<Result<_, sqlx::Error>>()?
+        } else {
+            HashMap::new()
+        };
         let added = i64::try_from(created.len()).expect("a batch fits in i64");
         let total: i64 =
             sqlx::query_scalar("update history_total set total = total + ? returning total")
