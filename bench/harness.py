@@ -4,7 +4,8 @@ wrk, beside a ceiling measured in the same run, and writes docs/performance.md.
 
 Run through bench/run.sh, which installs the load generators, builds the binaries and starts
 PostgreSQL, the broker and the S3 server. Settings (environment): RUNS (3), DURATION (10 s per
-load run), CONNECTIONS (64), APPEND_CONNECTIONS (256), OUT (docs/performance.md).
+load run), CONNECTIONS (64), APPEND_CONNECTIONS (256), BATCH_CONNECTIONS (16),
+OUT (docs/performance.md).
 
 Nothing here asserts a time: it measures, prints and writes the figures, and marks each target
 as met or missed.
@@ -13,16 +14,19 @@ as met or missed.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import platform
 import re
 import shutil
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -35,6 +39,8 @@ RUNS = int(os.environ.get("RUNS", "3"))
 DURATION = int(os.environ.get("DURATION", "10"))
 CONNECTIONS = int(os.environ.get("CONNECTIONS", "64"))
 APPEND_CONNECTIONS = int(os.environ.get("APPEND_CONNECTIONS", "256"))
+# figalize's outbox sends up to 16 batches at once (OUTBOX_CONCURRENCY).
+BATCH_CONNECTIONS = int(os.environ.get("BATCH_CONNECTIONS", "16"))
 OUT = ROOT / os.environ.get("OUT", "docs/performance.md")
 ADMIN_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres"
@@ -45,20 +51,26 @@ S3_BUCKET = os.environ["S3_LOCAL_BUCKET"]
 
 PORTS = {
     "ceiling": 18099, "history": 18101, "figalize": 18102, "imagizer": 18103, "site": 18180,
-    "figalize-baseline": 18104, "site-baseline": 18181,
+    "figalize-baseline": 18104, "history-baseline": 18105, "site-baseline": 18181,
 }
-# An earlier commit's figalize and one-process site, built by bench/run.sh when BASELINE names
-# it, measured in the same run, alternating with this commit's.
+# An earlier commit's figalize, history and one-process site, built by bench/run.sh when
+# BASELINE names it, measured in the same run, alternating with this commit's.
 BASELINE_RELEASE = Path(os.environ["BASELINE_RELEASE"]) if os.environ.get("BASELINE_RELEASE") else None
 BASELINE_COMMIT = os.environ.get("BASELINE_COMMIT", "")
 FIGALIZE_BODY = '{"schema_id": 0, "phrase": "велосипед"}'
 APPEND_BODY = '{"original": "велосипед", "figalized": "Фигосипед"}'
 IMAGE_URL_BODY = '{"phrase": "Фигосипед"}'
+# What figalize's outbox sends history at its maximum rate: full batches of fresh entries for
+# FIGALIZE_BODY's phrase, as many as its default OUTBOX_BATCH_BYTES (7 KiB) holds by its own
+# measure (the id, both phrases, the request id and 64 bytes of envelope each).
+BATCH_PATH = "/api/append/batch/"
+BATCH_ENTRIES = 7 * 1024 // (36 + len("велосипед".encode()) + len("Фигосипед".encode()) + 36 + 64)
 # A distroless/static base layer, as docker/services.Dockerfile uses (about 2 MB).
 IMAGE_BASE_BYTES = 2_000_000
 
 WORK = Path(tempfile.mkdtemp(prefix="figachechnaya-bench-"))
 DATABASE = f"bench_{os.getpid()}"
+BASELINE_DATABASE = f"bench_{os.getpid()}_baseline"
 TOPIC = f"bench-{os.getpid()}"
 
 
@@ -159,16 +171,19 @@ def services() -> dict[str, Service]:
     common = {"LOG_FORMAT": "json", "SHUTDOWN_DELAY_MS": "0", "SHUTDOWN_GRACE_MS": "10000",
               "MAX_CONNECTIONS_PER_CLIENT": "4096", "RATE_LIMIT_PER_SECOND": "0"}
     kafka = {"KAFKA_BOOTSTRAP": "127.0.0.1:9092", "KAFKA_TOPIC_NAME": TOPIC}
-    history = Service(
-        "history",
-        "history",
-        PORTS["history"],
-        {
-            **common,
-            "HISTORY_API_PORT": str(PORTS["history"]),
-            "DATABASE_URL": ADMIN_URL.rsplit("/", 1)[0] + "/" + DATABASE,
-        },
-    )
+    def history(name: str, release: Path, database: str) -> Service:
+        return Service(
+            name,
+            "history",
+            PORTS[name],
+            {
+                **common,
+                "HISTORY_API_PORT": str(PORTS[name]),
+                "DATABASE_URL": ADMIN_URL.rsplit("/", 1)[0] + "/" + database,
+            },
+            release=release,
+        )
+
     imagizer = Service(
         "imagizer",
         "imagizer",
@@ -209,9 +224,11 @@ def services() -> dict[str, Service]:
         return Service(name, "figachechnaya", PORTS[name], env, release=release)
 
     ceiling = Service("ceiling", "examples/ceiling", PORTS["ceiling"], {"PORT": str(PORTS["ceiling"])})
-    every = [history, imagizer, figalize("figalize", RELEASE), site("site", RELEASE), ceiling]
+    every = [history("history", RELEASE, DATABASE), imagizer, figalize("figalize", RELEASE),
+             site("site", RELEASE), ceiling]
     if BASELINE_RELEASE:
-        every += [figalize("figalize-baseline", BASELINE_RELEASE), site("site-baseline", BASELINE_RELEASE)]
+        every += [figalize("figalize-baseline", BASELINE_RELEASE), site("site-baseline", BASELINE_RELEASE),
+                  history("history-baseline", BASELINE_RELEASE, BASELINE_DATABASE)]
     return {s.name: s for s in every}
 
 
@@ -237,12 +254,12 @@ def to_ms(value: str) -> float:
 
 
 def wrk(url: str, body: str | None, connections: int = CONNECTIONS, pause_ms: int = 0,
-        duration: int = DURATION) -> Load:
+        duration: int = DURATION, script: str = "") -> Load:
     """wrk on one thread (the other core is the server's). With `pause_ms`, each connection
     waits that long after an answer before it asks again: a fixed rate of about
-    connections / (pause + latency), at wrk's small cost per request."""
+    connections / (pause + latency), at wrk's small cost per request. `script` is more of
+    wrk's Lua, for requests that change."""
     args = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency"]
-    script = ""
     if body is not None:
         script += (
             'wrk.method = "POST"\n'
@@ -252,7 +269,7 @@ def wrk(url: str, body: str | None, connections: int = CONNECTIONS, pause_ms: in
     if pause_ms:
         script += f"function delay() return {pause_ms} end\n"
     if script:
-        path = WORK / f"wrk-{os.getpid()}-{pause_ms}.lua"
+        path = WORK / f"wrk-{hashlib.sha1(script.encode()).hexdigest()[:12]}.lua"
         path.write_text(script)
         args += ["-s", str(path)]
     out = subprocess.run(args + [url], check=True, capture_output=True, text=True).stdout
@@ -388,6 +405,26 @@ def pipeline_bench() -> tuple[float, float, float] | None:
     return float(stored[1]), float(stored[2]), float(put[1])
 
 
+def store_bench() -> dict[str, tuple[float, float]]:
+    """Rows per second each store commits in batches, and one row per transaction: the history
+    benchmark's own figures, by store."""
+    result = subprocess.run(
+        ["cargo", "bench", "--locked", "-q", "-p", "history", "--bench", "store_appends"],
+        cwd=ROOT,
+        env={**os.environ, "TEST_DATABASE_URL": ADMIN_URL, "STORES": "sqlite,postgres", "RUNS": str(RUNS)},
+        capture_output=True,
+        text=True,
+    )
+    out = result.stdout + result.stderr
+    (WORK / "stores.txt").write_text(out)
+    figures = {m[1]: (float(m[2]), float(m[3])) for m in re.finditer(r"^store_appends (\S+) ([\d.]+) ([\d.]+)$", out, re.M)}
+    if result.returncode != 0 or len(figures) != 2:
+        log(out[-2000:])
+        return {}
+    log(out)
+    return figures
+
+
 def stripped_size(binary: Path) -> int:
     copy = WORK / (binary.name + ".stripped")
     shutil.copy(binary, copy)
@@ -416,6 +453,8 @@ def main() -> int:
     commit += " (with uncommitted changes)" if dirty.strip() else ""
     started = datetime.datetime.now(datetime.timezone.utc)
     psql(ADMIN_URL, f"create database {DATABASE}")
+    if BASELINE_RELEASE:
+        psql(ADMIN_URL, f"create database {BASELINE_DATABASE}")
     procs = services()
     try:
         return run(procs, commit, started)
@@ -423,6 +462,7 @@ def main() -> int:
         for service in procs.values():
             service.stop()
         psql(ADMIN_URL, f"drop database if exists {DATABASE} with (force)")
+        psql(ADMIN_URL, f"drop database if exists {BASELINE_DATABASE} with (force)")
         shutil.rmtree(WORK, ignore_errors=True)
 
 
@@ -457,14 +497,15 @@ def run(procs: dict[str, Service], commit: str, started: datetime.datetime) -> i
             sys.exit("imagizer never stored the first image within 2 minutes")
         time.sleep(0.1)
 
-    # An earlier commit's figalize and site, when measured, each right after this commit's run of
-    # the same scenario, so that both see the same machine.
+    # An earlier commit's figalize, history and site, when measured, each right after this
+    # commit's run of the same scenario, so that both see the same machine.
     baseline = {}
     if BASELINE_RELEASE:
-        for name in ("figalize-baseline", "site-baseline"):
+        for name in ("figalize-baseline", "site-baseline", "history-baseline"):
             procs[name].start()
         baseline = {
             "figalize": ("figalize-baseline", lambda: figalize_run(procs["figalize-baseline"], procs["history"])),
+            "history-batch": ("history-batch-baseline", lambda: batch_run(procs["history-baseline"], ordered=False)),
             "site-figalize": ("site-figalize-baseline", lambda: site_run(procs["site-baseline"])),
         }
     scenarios = {}
@@ -473,6 +514,7 @@ def run(procs: dict[str, Service], commit: str, started: datetime.datetime) -> i
         "figalize": lambda: figalize_run(procs["figalize"], procs["history"]),
         "getschemas": lambda: wrk(procs["figalize"].url("/api/getschemas/"), None),
         "append": lambda: append_run(procs["history"]),
+        "history-batch": lambda: batch_run(procs["history"]),
         "getimageurl": lambda: wrk(procs["imagizer"].url("/api/getimageurl/"), IMAGE_URL_BODY),
         "site-figalize": lambda: site_run(procs["site"]),
     }.items():
@@ -502,26 +544,46 @@ def run(procs: dict[str, Service], commit: str, started: datetime.datetime) -> i
 
     log("image pipeline at 50 jobs/s (cargo bench -p imagizer --bench pipeline_latency)")
     pipeline = pipeline_bench()
+    log("the stores' committed rows/s (cargo bench -p history --bench store_appends)")
+    stores = store_bench()
 
     sizes = {}
     for name, binary in [("figalize", "figalize"), ("history", "history"), ("imagizer", "imagizer"), ("site (one process)", "figachechnaya"), ("ceiling", "examples/ceiling")]:
         path = RELEASE / binary
         sizes[name] = (path.stat().st_size, stripped_size(path))
 
-    report = render(commit, started, results, half, figalize_max, pipeline, procs, idle_rss, loaded_rss, sizes, (split_load, split))
+    report = render(commit, started, results, half, figalize_max, pipeline, stores, procs, idle_rss, loaded_rss, sizes, (split_load, split))
     OUT.write_text(report)
     log(f"\nwrote {OUT.relative_to(ROOT)}\n")
     print(report)
     return 0
 
 
-# Every figalization answered 200 must reach history: (figalize, answered 200, rows committed)
-# per run.
-COMMITTED: list[tuple[str, int, int]] = []
+@dataclass
+class Delivered:
+    """One maximum-rate figalize run: what was answered and what history committed."""
+    name: str
+    answered: int  # figalizations answered 200
+    rows: int  # rows history committed for the run, once the outbox had drained
+    commit_rate: float  # rows history committed per second during the run
+    answer_rate: float  # figalizations answered 200 per second
+    refused: int  # 503s: the outbox or the journal was full
+    backlog_5s: tuple[int, int]  # outbox entries, journal bytes, 5 s into the run
+    backlog_end: tuple[int, int]  # the same as wrk stopped
+
+
+# Every figalization answered 200 must reach history, one record per run.
+COMMITTED: list[Delivered] = []
 
 
 def history_rows(history: Service) -> int:
     return int(psql(history.env["DATABASE_URL"], "select coalesce(sum(total), 0) from history_total") or 0)
+
+
+def site_rows(site: Service) -> int:
+    path = Path(site.env["DATA_DIR"]) / "history.sqlite3"
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        return int(db.execute("select total from history_total").fetchone()[0])
 
 
 def metric(service: Service, name: str) -> float:
@@ -529,21 +591,41 @@ def metric(service: Service, name: str) -> float:
     return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ") or line.startswith(name + "{"))
 
 
-def figalize_run(figalize: Service, history: Service) -> Load:
-    """The real path at its maximum rate; then waits for the outbox to drain and counts the
-    rows history committed against the figalizations answered 200."""
-    before = history_rows(history)
+def backlog(service: Service) -> tuple[int, int]:
+    """What figalize has accepted and not yet delivered: outbox entries and journal bytes."""
+    return (int(metric(service, "figachechnaya_figalize_history_outbox_depth")),
+            int(metric(service, "figachechnaya_figalize_journal_bytes")))
+
+
+def delivered_run(figalize: Service, rows) -> Load:
+    """figalize (alone or in the one-process site) at its maximum rate, its backlog read 5 s in
+    and as wrk stops; then waits for the outbox to drain and counts the rows history committed
+    against the figalizations answered 200."""
+    before = rows()
+    early: list[tuple[int, int]] = []
+    sampler = threading.Timer(5, lambda: early.append(backlog(figalize)))
+    sampler.start()
     load = measured_cpu(figalize, lambda: wrk(figalize.url("/api/figalize/"), FIGALIZE_BODY))
+    sampler.join()
+    at_end, rows_at_end = backlog(figalize), rows()
     deadline = time.time() + 60
-    while metric(figalize, "figachechnaya_figalize_history_outbox_depth") > 0 and time.time() < deadline:
+    while backlog(figalize)[0] > 0 and time.time() < deadline:
         time.sleep(0.1)
     time.sleep(0.5)
-    COMMITTED.append((figalize.name, load.requests - load.errors, history_rows(history) - before))
+    taken = load.requests - load.errors
+    COMMITTED.append(Delivered(
+        figalize.name, taken, rows() - before, (rows_at_end - before) / DURATION, taken / DURATION,
+        load.errors, early[0] if early else (-1, -1), at_end,
+    ))
     return answered(load)
 
 
+def figalize_run(figalize: Service, history: Service) -> Load:
+    return delivered_run(figalize, lambda: history_rows(history))
+
+
 def site_run(site: Service) -> Load:
-    return measured_cpu(site, lambda: answered(wrk(site.url("/api/figalize/"), FIGALIZE_BODY)))
+    return delivered_run(site, lambda: site_rows(site))
 
 
 def measured_cpu(service: Service, scenario) -> Load:
@@ -571,6 +653,47 @@ def append_run(history: Service) -> Load:
     return load
 
 
+BATCH_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+math.randomseed({seed})
+local sent = 0
+local function id(i)
+  if {ordered} then  -- time-ordered, as a UUIDv7: the run, then a counter
+    return string.format("{run}-%016x-7000-8000", sent * 1000 + i)
+  end
+  return string.format("%08x-%04x-4%03x-%04x-%06x%06x", math.random(0, 0x7fffffff),
+    math.random(0, 0xffff), math.random(0, 0xfff), math.random(0x8000, 0xbfff),
+    math.random(0, 0xffffff), math.random(0, 0xffffff))
+end
+function request()
+  sent = sent + 1
+  local entries = {{}}
+  for i = 1, {entries} do
+    entries[i] = '{{"id":"' .. id(i) .. '","original":"велосипед","figalized":"Фигосипед",'
+      .. '"request_id":"6f1c1e9a-3f55-4a55-9d0e-4f0e2b1d7c11"}}'
+  end
+  return wrk.format(nil, nil, nil, '{{"entries":[' .. table.concat(entries, ",") .. ']}}')
+end
+"""
+BATCHES_SENT = [0]
+
+
+def batch_run(history: Service, ordered: bool = True) -> Load:
+    """History's capacity on figalize's path: BATCH_CONNECTIONS clients (figalize's outbox
+    sends as many batches at once) each sending batches of BATCH_ENTRIES fresh entries; the rate
+    is rows committed per second. The ids are time-ordered as figalize makes them, or random
+    (UUIDv4) as the baseline's figalize made them."""
+    BATCHES_SENT[0] += 1
+    before = history_rows(history)
+    script = BATCH_SCRIPT.format(entries=BATCH_ENTRIES, run=f"{os.getpid():08x}{BATCHES_SENT[0]:04x}",
+                                 ordered="true" if ordered else "false", seed=int(time.time()) + BATCHES_SENT[0])
+    load = wrk(history.url(BATCH_PATH), None, BATCH_CONNECTIONS, script=script)
+    time.sleep(0.5)  # the last batches' commits
+    load.rps = (history_rows(history) - before) / DURATION
+    return load
+
+
 # ---------------------------------------------------------------------------------------------
 # The report
 
@@ -583,6 +706,35 @@ def committed_verdict(answered: int, rows: int) -> str:
     if rows < answered:
         return f"**{answered - rows} lost**"
     return f"**{rows - answered} more than could have been answered**"
+
+
+def backlog_text(backlog: tuple[int, int]) -> str:
+    entries, journal = backlog
+    return "not read" if entries < 0 else f"{entries:,} entries, {journal / 1e6:.1f} MB"
+
+
+def store_lines(stores: dict[str, tuple[float, float]], batch_rate: float, figalize_max: float) -> list[str]:
+    lines = [
+        "## History's writes",
+        "",
+        f"Through the service, on figalize's path (`POST /api/append/batch/`, {BATCH_CONNECTIONS} "
+        f"clients, {BATCH_ENTRIES} entries a batch as figalize's outbox fills them, PostgreSQL): {batch_rate:,.0f} rows committed "
+        f"per second, {batch_rate / max(figalize_max, 1):.1f}× the most figalizations figalize "
+        "answered per second.",
+        "",
+    ]
+    if not stores:
+        return lines + ["The store benchmark failed in this run.", ""]
+    return lines + [
+        "The stores alone, called as the batching writer calls them "
+        "(`cargo bench -p history --bench store_appends`: batches of 256 rows with fresh UUIDv7 "
+        f"append ids as figalize makes them, medians of {RUNS} runs), against one row per transaction in the same run:",
+        "",
+        "| store | rows/s, batches | rows/s, one per transaction | ratio |",
+        "|---|---:|---:|---:|",
+        *[f"| {kind} | {batched:,.0f} | {single:,.0f} | {batched / single:.0f}× |" for kind, (batched, single) in stores.items()],
+        "",
+    ]
 
 
 def profile_lines() -> list[str]:
@@ -624,7 +776,7 @@ def baseline_lines(results: dict[str, list[Load]], ceiling: float) -> list[str]:
     return lines + [""]
 
 
-def render(commit, started, results, half, figalize_max, pipeline, procs, idle_rss, loaded_rss, sizes, split) -> str:
+def render(commit, started, results, half, figalize_max, pipeline, stores, procs, idle_rss, loaded_rss, sizes, split) -> str:
     ceiling = median([l.rps for l in results["ceiling"]])
     mb = lambda n: f"{n / 1_000_000:.1f} MB"
     rows = []
@@ -633,6 +785,8 @@ def render(commit, started, results, half, figalize_max, pipeline, procs, idle_r
         "figalize": "`POST /api/figalize/`, history + Kafka on (answered 200/s)",
         "getschemas": "`GET /api/getschemas/`",
         "append": f"`POST /api/append/`, {APPEND_CONNECTIONS} connections (committed rows/s)",
+        "history-batch": f"`POST /api/append/batch/`, {BATCH_CONNECTIONS} connections, {BATCH_ENTRIES} entries a batch (committed rows/s)",
+        "history-batch-baseline": f"baseline `{BASELINE_COMMIT}`: `POST /api/append/batch/`, its figalize's random ids (committed rows/s)",
         "getimageurl": "`POST /api/getimageurl/` (image stored)",
         "site-figalize": "one process: `POST /api/figalize/` (SQLite, in-process queue; answered 200/s)",
         "figalize-baseline": f"baseline `{BASELINE_COMMIT}`: `POST /api/figalize/` (answered 200/s)",
@@ -640,13 +794,24 @@ def render(commit, started, results, half, figalize_max, pipeline, procs, idle_r
     }
     for name, loads in results.items():
         rps = median([l.rps for l in loads])
+        errors, asked = sum(l.errors for l in loads), sum(l.requests for l in loads)
         rows.append(
             f"| {labels[name]} | {rps:,.0f} | {rps / ceiling:.2f} | "
             f"{median([l.p50_ms for l in loads]):.2f} | {median([l.p99_ms for l in loads]):.2f} | "
-            f"{sum(l.errors for l in loads)} |"
+            f"{errors} | {errors / max(asked, 1):.2%} |"
         )
     figalize_ratio = figalize_max / ceiling
     append_rate = median([l.rps for l in results["append"]])
+    batch_rate = median([l.rps for l in results["history-batch"]])
+    site = results["site-figalize"]
+    site_refused = sum(l.errors for l in site) / max(sum(l.requests for l in site), 1)
+    runs = [d for d in COMMITTED if d.name in ("figalize", "site")]
+    # At steady state nothing waiting grows: as wrk stops the outbox holds no more than 5 s in,
+    # give or take one round of deliveries (16 batches of up to 256 entries), and the journal
+    # keeps no more, give or take two of its 1 MiB segments.
+    def steady(d: Delivered) -> bool:
+        return (d.backlog_end[0] <= max(d.backlog_5s[0], 0) + 16 * 256
+                and d.backlog_end[1] <= max(d.backlog_5s[1], 0) + 2 * 1024 * 1024)
     half_p99 = median([l.p99_ms for l in half])
     services_only = ["history", "imagizer", "figalize"]
     worst_idle = max(idle_rss[n] for n in services_only)
@@ -659,7 +824,21 @@ def render(commit, started, results, half, figalize_max, pipeline, procs, idle_r
         ("figalize with history + Kafka ≥ 50 % of the ceiling", f"{figalize_ratio:.0%}", verdict(figalize_ratio >= 0.5)),
         ("figalize p99 ≤ 10 ms at half its maximum rate", f"{half_p99:.2f} ms at {median([l.rps for l in half]):,.0f}/s achieved", verdict(half_p99 <= 10)),
         ("history ≥ 20,000 committed appends/s", f"{append_rate:,.0f}/s", verdict(append_rate >= 20000)),
+        ("history commits more rows/s than figalize answers", f"{batch_rate:,.0f} rows/s against {figalize_max:,.0f} answers/s", verdict(batch_rate > figalize_max)),
     ]
+    if "history-batch-baseline" in results:
+        before = median([l.rps for l in results["history-batch-baseline"]])
+        targets.append((f"history's committed rows/s ≥ 2× `{BASELINE_COMMIT}`'s", f"{batch_rate / before:.2f}× ({before:,.0f} → {batch_rate:,.0f})", verdict(batch_rate >= 2 * before)))
+    if "sqlite" in stores:
+        targets.append(("the SQLite store ≥ 100,000 committed rows/s", f"{stores['sqlite'][0]:,.0f}/s", verdict(stores["sqlite"][0] >= 100_000)))
+    targets.append(("one process at its maximum rate refuses ≤ 1 %", f"{site_refused:.2%}", verdict(site_refused <= 0.01)))
+    for name in ("figalize", "site"):
+        mine = [d for d in runs if d.name == name]
+        targets.append((
+            f"{'figalize' if name == 'figalize' else 'one process'}: what waits does not grow at steady state (5 s in → the end)",
+            "; ".join(f"{d.backlog_5s[0]:,} → {d.backlog_end[0]:,} entries, {d.backlog_5s[1] / 1e6:.1f} → {d.backlog_end[1] / 1e6:.1f} MB" for d in mine),
+            verdict(all(steady(d) for d in mine)),
+        ))
     if pipeline:
         targets.append(("pipeline at 50 jobs/s: p50 ≤ 100 ms", f"{pipeline[0]:.1f} ms", verdict(pipeline[0] <= 100)))
         targets.append(("pipeline at 50 jobs/s: p99 ≤ 500 ms", f"{pipeline[1]:.1f} ms", verdict(pipeline[1] <= 500)))
@@ -691,20 +870,26 @@ def render(commit, started, results, half, figalize_max, pipeline, procs, idle_r
         "",
         "## Throughput at the maximum rate",
         "",
-        "| scenario | requests/s | × ceiling | p50 ms | p99 ms | errors |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| scenario | requests/s | × ceiling | p50 ms | p99 ms | errors | refused |",
+        "|---|---:|---:|---:|---:|---:|---:|",
         *rows,
         "",
-        "Errors in the figalize row are 503s: figalize refuses a figalization when its outbox to "
-        "history is full, rather than lose one it accepted. After each run, once the outbox had "
-        "drained, the rows history had committed against the figalizations wrk counted as "
-        f"answered 200 (wrk stops counting with up to {CONNECTIONS} requests in flight, which "
-        "figalize may still take and answer, so a few more rows than answers is expected; fewer "
-        "would be a loss):",
+        "Errors in the figalize rows are 503s: figalize refuses a figalization when its journal or "
+        "its outbox to history is full, rather than lose one it accepted; the last column is their "
+        "share of the answers. After each run, once the outbox had drained, the rows history had "
+        "committed against the figalizations wrk counted as answered 200 (wrk stops counting with "
+        f"up to {CONNECTIONS} requests in flight, which figalize may still take and answer, so a "
+        "few more rows than answers is expected; fewer would be a loss). Beside them: the rate "
+        "figalize answered and the rate history committed during the run, and what waited for "
+        "history 5 s into the run and as it ended (outbox entries; journal kept on disk):",
         "",
-        "| run | figalize | answered 200 | rows committed | |",
-        "|---:|---|---:|---:|---|",
-        *[f"| {i} | {name} | {ok:,} | {rows:,} | {committed_verdict(ok, rows)} |" for i, (name, ok, rows) in enumerate(COMMITTED, 1)],
+        "| run | figalize | answered 200 | rows committed | | answered/s | committed/s | waiting at 5 s | waiting at the end |",
+        "|---:|---|---:|---:|---|---:|---:|---:|---:|",
+        *[
+            f"| {i} | {d.name} | {d.answered:,} | {d.rows:,} | {committed_verdict(d.answered, d.rows)} | "
+            f"{d.answer_rate:,.0f} | {d.commit_rate:,.0f} | {backlog_text(d.backlog_5s)} | {backlog_text(d.backlog_end)} |"
+            for i, d in enumerate(COMMITTED, 1)
+        ],
         "",
         *baseline_lines(results, ceiling),
         "## Where the cores go",
@@ -712,9 +897,9 @@ def render(commit, started, results, half, figalize_max, pipeline, procs, idle_r
         f"During one more maximum-rate run of `POST /api/figalize/` ({split[0].rps:,.0f}/s), the cores "
         "each party kept busy, on average (from `/proc`; 2.00 is the whole machine):",
         "",
-        "| party | cores |",
-        "|---|---:|",
-        *[f"| {name} | {cores:.2f} |" for name, cores in split[1].items()],
+        "| party | cores | CPU µs per answer |",
+        "|---|---:|---:|",
+        *[f"| {name} | {cores:.2f} | {cores * 1e6 / max(split[0].rps, 1):.1f} |" for name, cores in split[1].items()],
         "",
         "Each figalization also costs history an append (batched into PostgreSQL) and the broker "
         "a produced message: on one machine those parties and the load generator share the two "
@@ -722,6 +907,7 @@ def render(commit, started, results, half, figalize_max, pipeline, procs, idle_r
         "",
         *profile_lines(),
         "",
+        *store_lines(stores, batch_rate, figalize_max),
         "## Latency at a fixed rate",
         "",
         f"`POST /api/figalize/` asked at half its maximum rate ({figalize_max / 2:,.0f}/s: wrk on "

@@ -39,7 +39,7 @@ if [ -n "${BASELINE:-}" ]; then
     echo "$BASELINE_COMMIT" >"$baseline_dir/commit"
   fi
   (cd "$baseline_dir/src" &&
-    CARGO_TARGET_DIR="$baseline_dir/target" cargo build --release --locked -p figalize -p figachechnaya --bins)
+    CARGO_TARGET_DIR="$baseline_dir/target" cargo build --release --locked -p figalize -p figachechnaya -p history --bins)
   export BASELINE_COMMIT BASELINE_RELEASE="$baseline_dir/target/release"
 fi
 
