@@ -133,12 +133,19 @@ impl Pipeline {
     /// Runs one job; gives up retrying the store once `stop` is cancelled.
     pub async fn run(&self, job: &ImageJob, stop: &CancellationToken) -> Outcome {
         let key = image_key(&job.text);
-        let lock = self.lock(&key);
-        let outcome = {
-            let _working = lock.lock().await;
-            self.run_locked(job, &key, stop).await
+        // A popular phrase's jobs would otherwise queue for its lock one by one only to hear
+        // what the store already remembers.
+        let outcome = if self.store.known(&key) {
+            Outcome::AlreadyStored
+        } else {
+            let lock = self.lock(&key);
+            let outcome = {
+                let _working = lock.lock().await;
+                self.run_locked(job, &key, stop).await
+            };
+            self.unlock(&key, &lock);
+            outcome
         };
-        self.unlock(&key, &lock);
         let label = match &outcome {
             Outcome::Stored => "rendered",
             Outcome::AlreadyStored => "skipped",

@@ -1,4 +1,4 @@
-//! A memory of the images known to be stored, in front of a remote store.
+//! A memory of the images known to be stored, in front of a store.
 //!
 //! An image's name is the hash of its text and its content never changes, so once the store
 //! has said an image exists (or has taken it), asking again tells nothing new: `POST
@@ -103,6 +103,10 @@ impl<S: ImageStore> ImageStore for KnownStore<S> {
     fn ping(&self) -> StoreFuture<'_, ()> {
         self.inner.ping()
     }
+
+    fn known(&self, key: &str) -> bool {
+        self.is_known(key)
+    }
 }
 
 #[cfg(test)]
@@ -175,7 +179,9 @@ mod tests {
         assert!(!store.exists("a").await.unwrap());
         assert!(!store.exists("a").await.unwrap());
         assert_eq!(asked(&store), 2);
+        assert!(!store.known("a"), "not stored is not known");
         store.put("a", Vec::new()).await.unwrap();
+        assert!(store.known("a"), "a put is a confirmation");
         assert!(store.exists("a").await.unwrap());
         assert_eq!(asked(&store), 2, "a put is a confirmation");
     }
@@ -184,6 +190,7 @@ mod tests {
     async fn a_confirmation_expires() {
         let store = KnownStore::with_limits(Counting::default(), Duration::ZERO, 10);
         store.put("a", Vec::new()).await.unwrap();
+        assert!(!store.known("a"), "an expired confirmation is not known");
         assert!(store.exists("a").await.unwrap());
         assert!(store.exists("a").await.unwrap());
         assert_eq!(asked(&store), 2);

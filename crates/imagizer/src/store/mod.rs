@@ -41,6 +41,39 @@ pub trait ImageStore: Send + Sync + 'static {
     fn url<'a>(&'a self, key: &'a str) -> StoreFuture<'a, String>;
     /// Whether the store answers at all (the bucket exists, the directory is writable).
     fn ping(&self) -> StoreFuture<'_, ()>;
+    /// Whether `key` is known to be stored without asking anyone: `false` means "ask".
+    fn known(&self, key: &str) -> bool {
+        let _ = key;
+        false
+    }
+}
+
+/// A shared store is a store: the one-process site serves its image directory's files and
+/// remembers what it holds through the same [`DirStore`].
+impl<T: ImageStore + ?Sized> ImageStore for std::sync::Arc<T> {
+    fn kind(&self) -> &'static str {
+        (**self).kind()
+    }
+
+    fn exists<'a>(&'a self, key: &'a str) -> StoreFuture<'a, bool> {
+        (**self).exists(key)
+    }
+
+    fn put<'a>(&'a self, key: &'a str, png: Vec<u8>) -> StoreFuture<'a, ()> {
+        (**self).put(key, png)
+    }
+
+    fn url<'a>(&'a self, key: &'a str) -> StoreFuture<'a, String> {
+        (**self).url(key)
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        (**self).ping()
+    }
+
+    fn known(&self, key: &str) -> bool {
+        (**self).known(key)
+    }
 }
 
 /// The file name of an image: `<key>.png`.
