@@ -586,15 +586,18 @@ def site_rows(site: Service) -> int:
         return int(db.execute("select total from history_total").fetchone()[0])
 
 
-def metric(service: Service, name: str) -> float:
+def metrics(service: Service, *names: str) -> list[float]:
+    """The sums of the named metric families, from one scrape."""
     text = urllib.request.urlopen(service.url("/metrics"), timeout=5).read().decode()
-    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ") or line.startswith(name + "{"))
+    return [sum(float(line.split()[-1]) for line in text.splitlines()
+                if line.startswith(name + " ") or line.startswith(name + "{")) for name in names]
 
 
 def backlog(service: Service) -> tuple[int, int]:
     """What figalize has accepted and not yet delivered: outbox entries and journal bytes."""
-    return (int(metric(service, "figachechnaya_figalize_history_outbox_depth")),
-            int(metric(service, "figachechnaya_figalize_journal_bytes")))
+    depth, journal = metrics(service, "figachechnaya_figalize_history_outbox_depth",
+                             "figachechnaya_figalize_journal_bytes")
+    return int(depth), int(journal)
 
 
 def delivered_run(figalize: Service, rows) -> Load:
