@@ -12,11 +12,11 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use utoipa::openapi::OpenApi as Document;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::body_limit::{self, BodyLimits};
 use crate::config::HttpConfig;
 use crate::health::{self, Health};
 use crate::limits::{self, Limits};
@@ -201,6 +201,7 @@ fn compose(
     }
     let http_metrics = HttpMetrics::new(&process.registry, process.name);
     let body_deadline = http.request_timeout / 2;
+    let body_limits = BodyLimits::new(http.body_limit, http.internal_body_limit, &internal_paths);
     let limits = Limits::new(
         http.limits.clone(),
         internal_paths,
@@ -236,7 +237,10 @@ fn compose(
         // A client that stops sending its body, or trickles it, gets 408, not the 503 of a
         // slow server: the whole body must be in within half the request timeout.
         .map_request(move |request| body_deadline::bound(request, body_deadline))
-        .layer(RequestBodyLimitLayer::new(http.body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            body_limits,
+            body_limit::enforce,
+        ))
         .map_response(IntoResponse::into_response)
         .layer(CatchPanicLayer::custom(error::panic_response));
     router.layer(DefaultBodyLimit::disable()).layer(middleware)

@@ -137,6 +137,9 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// `MAX_BODY_BYTES`: larger request bodies get 413.
     pub body_limit: usize,
+    /// `MAX_INTERNAL_BODY_BYTES`: the same for the internal routes (history's appends, which
+    /// carry figalize's batches).
+    pub internal_body_limit: usize,
     /// `CORS_ALLOWED_ORIGINS`: comma-separated origins allowed to call the API from a browser.
     /// Empty means same-origin only (the site and the API share an origin behind the ingress).
     pub cors_origins: Vec<HeaderValue>,
@@ -157,6 +160,7 @@ impl HttpConfig {
         let host: IpAddr = env.or("HOST", IpAddr::V4(Ipv4Addr::LOCALHOST))?;
         let port: u16 = env.or(port_var, default_port)?;
         let body_limit = env.positive("MAX_BODY_BYTES", 8 * 1024)?;
+        let internal_body_limit = env.positive("MAX_INTERNAL_BODY_BYTES", 1 << 20)?;
         let request_timeout = env.millis("REQUEST_TIMEOUT_MS", Duration::from_secs(10))?;
         if request_timeout.is_zero() {
             return Err(ConfigError::new("REQUEST_TIMEOUT_MS", "must be positive"));
@@ -165,6 +169,7 @@ impl HttpConfig {
             addr: SocketAddr::new(host, port),
             request_timeout,
             body_limit,
+            internal_body_limit,
             cors_origins: cors_origins(env)?,
             shutdown_delay: env.millis("SHUTDOWN_DELAY_MS", Duration::ZERO)?,
             shutdown_grace: env.millis("SHUTDOWN_GRACE_MS", Duration::from_secs(20))?,
@@ -339,7 +344,11 @@ mod tests {
 
     #[test]
     fn zero_limits_are_refused() {
-        for var in ["MAX_BODY_BYTES", "REQUEST_TIMEOUT_MS"] {
+        for var in [
+            "MAX_BODY_BYTES",
+            "MAX_INTERNAL_BODY_BYTES",
+            "REQUEST_TIMEOUT_MS",
+        ] {
             let err = HttpConfig::from_env(&Env::from_pairs([(var, "0")]), "P", 1).unwrap_err();
             assert_eq!(err.variable, var);
         }

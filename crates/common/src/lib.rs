@@ -7,6 +7,7 @@
 pub mod app;
 pub mod append_batch;
 pub mod body_deadline;
+pub mod body_limit;
 pub mod cli;
 pub mod config;
 pub mod connections;

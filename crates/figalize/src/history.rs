@@ -34,8 +34,11 @@ pub enum Delivery {
 pub enum BatchDelivery {
     /// History answered for each entry, in order.
     Each(Vec<Delivery>),
-    /// History would not take the batch as a whole (one without the batch route, or a body
-    /// over its size limit): its entries go one at a time, where each is judged on its own.
+    /// History would not take a body this large (its `MAX_INTERNAL_BODY_BYTES` is smaller
+    /// than this figalize's `OUTBOX_BATCH_BYTES`): the batch goes again in smaller parts.
+    TooLarge(String),
+    /// History would not take the batch as a whole (one without the batch route): its entries
+    /// go one at a time, where each is judged on its own.
     OneByOne(String),
     /// History, or its database, could not take it now; retry the whole batch.
     Retry(String),
@@ -154,6 +157,9 @@ impl HistoryClient {
         };
         match classify(status) {
             Delivery::Stored => {}
+            Delivery::Rejected(reason) if status == StatusCode::PAYLOAD_TOO_LARGE => {
+                return BatchDelivery::TooLarge(reason);
+            }
             Delivery::Rejected(reason) => return BatchDelivery::OneByOne(reason),
             Delivery::Retry(reason) if status == StatusCode::NOT_FOUND => {
                 return BatchDelivery::OneByOne(reason);

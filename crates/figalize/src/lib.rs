@@ -62,7 +62,7 @@ pub struct Settings {
     /// `OUTBOX_BATCH_ENTRIES`: most entries in one batch (1–256).
     pub outbox_batch_entries: usize,
     /// `OUTBOX_BATCH_BYTES`: about the largest batch body; keep it within history's
-    /// `MAX_BODY_BYTES`.
+    /// `MAX_INTERNAL_BODY_BYTES`.
     pub outbox_batch_bytes: usize,
     /// `OUTBOX_MAX_BACKOFF_MS`: longest wait between delivery retries.
     pub outbox_max_backoff: Duration,
@@ -134,9 +134,9 @@ impl Settings {
             outbox_capacity: env.positive("OUTBOX_CAPACITY", 100_000)?,
             outbox_concurrency: env.positive("OUTBOX_CONCURRENCY", 16)?,
             outbox_batch_entries,
-            // History's default MAX_BODY_BYTES is 8 KiB; a little less leaves room for the
-            // estimate's error.
-            outbox_batch_bytes: env.positive("OUTBOX_BATCH_BYTES", 7 * 1024)?,
+            // Well within history's default MAX_INTERNAL_BODY_BYTES (1 MiB), with room for the
+            // estimate's error; a history that takes less gets the batch in halves.
+            outbox_batch_bytes: env.positive("OUTBOX_BATCH_BYTES", 512 * 1024)?,
             outbox_max_backoff: env.millis("OUTBOX_MAX_BACKOFF_MS", Duration::from_secs(10))?,
             producer: ProducerSettings {
                 linger: env.millis("KAFKA_LINGER_MS", Duration::from_millis(5))?,

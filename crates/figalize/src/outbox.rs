@@ -8,6 +8,8 @@
 //! accepted is ever dropped; only an entry history rejects as invalid is given up.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -334,36 +336,54 @@ async fn send(outbox: &Outbox, client: &HistoryClient, batches: Vec<Vec<Append>>
 }
 
 /// One attempt at a batch: what became of each entry.
-async fn attempt(client: &HistoryClient, batch: &[Append]) -> Vec<Delivery> {
-    // One entry goes as a plain append: the same request, a smaller answer to read.
-    if let [append] = batch {
-        return vec![client.append(append).await];
-    }
-    match client.append_batch(batch).await {
-        BatchDelivery::Each(deliveries) => deliveries,
-        BatchDelivery::Retry(reason) => vec![Delivery::Retry(reason); batch.len()],
-        BatchDelivery::OneByOne(reason) => {
-            tracing::warn!(
-                entries = batch.len(),
-                reason,
-                "history would not take a batch; sending its entries one by one"
-            );
-            let mut sending = tokio::task::JoinSet::new();
-            for (position, append) in batch.iter().enumerate() {
-                let client = client.clone();
-                let append = append.clone();
-                sending.spawn(async move { (position, client.append(&append).await) });
-            }
-            let mut deliveries =
-                vec![Delivery::Retry("the delivery task failed".into()); batch.len()];
-            while let Some(joined) = sending.join_next().await {
-                if let Ok((position, delivery)) = joined {
-                    deliveries[position] = delivery;
-                }
-            }
-            deliveries
+fn attempt<'a>(
+    client: &'a HistoryClient,
+    batch: &'a [Append],
+) -> Pin<Box<dyn Future<Output = Vec<Delivery>> + Send + 'a>> {
+    Box::pin(async move {
+        // One entry goes as a plain append: the same request, a smaller answer to read.
+        if let [append] = batch {
+            return vec![client.append(append).await];
         }
-    }
+        match client.append_batch(batch).await {
+            BatchDelivery::Each(deliveries) => deliveries,
+            BatchDelivery::Retry(reason) => vec![Delivery::Retry(reason); batch.len()],
+            BatchDelivery::TooLarge(reason) => {
+                tracing::warn!(
+                    entries = batch.len(),
+                    reason,
+                    "history would not take a batch this large; sending it in halves \
+                     (OUTBOX_BATCH_BYTES is over history's MAX_INTERNAL_BODY_BYTES)"
+                );
+                let (first, second) = batch.split_at(batch.len() / 2);
+                let (mut deliveries, rest) =
+                    tokio::join!(attempt(client, first), attempt(client, second));
+                deliveries.extend(rest);
+                deliveries
+            }
+            BatchDelivery::OneByOne(reason) => {
+                tracing::warn!(
+                    entries = batch.len(),
+                    reason,
+                    "history would not take a batch; sending its entries one by one"
+                );
+                let mut sending = tokio::task::JoinSet::new();
+                for (position, append) in batch.iter().enumerate() {
+                    let client = client.clone();
+                    let append = append.clone();
+                    sending.spawn(async move { (position, client.append(&append).await) });
+                }
+                let mut deliveries =
+                    vec![Delivery::Retry("the delivery task failed".into()); batch.len()];
+                while let Some(joined) = sending.join_next().await {
+                    if let Ok((position, delivery)) = joined {
+                        deliveries[position] = delivery;
+                    }
+                }
+                deliveries
+            }
+        }
+    })
 }
 
 /// Counts and logs what became of each entry; what should be retried goes to `failed`.

@@ -3,7 +3,8 @@
 use sqlx::Connection;
 
 use crate::helpers::{
-    free_port, russian_number, sorted, spawn_app_with, start_history_at, stored_originals,
+    free_port, russian_number, sorted, spawn_app_with, start_history_at, start_history_with,
+    stored_originals,
 };
 
 #[tokio::test]
@@ -121,6 +122,51 @@ async fn a_history_without_the_batch_route_gets_the_entries_one_by_one() {
             .contains("figachechnaya_figalize_history_outbox_dropped_total{reason=\"rejected\"} 0"),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn a_batch_over_historys_body_limit_goes_again_in_halves() {
+    let history_addr = free_port();
+    let url = format!("http://{history_addr}/api/append/");
+    let app = spawn_app_with(&[
+        ("HISTORY_APPEND_URL", &url),
+        ("OUTBOX_MAX_BACKOFF_MS", "200"),
+    ])
+    .await;
+    // Queued while history is away, so they go out as one batch once it is up: about 17 KiB
+    // of JSON, four times what this history takes.
+    let phrases: Vec<String> = (0..100).map(russian_number).collect();
+    for phrase in &phrases {
+        assert_eq!(app.figalize(1, phrase).await.status(), 200);
+    }
+    let (db, _history) =
+        start_history_with(history_addr, &[("MAX_INTERNAL_BODY_BYTES", "4096")]).await;
+    common::testing::wait_until_async("the outbox to drain", || async {
+        app.metric("figachechnaya_figalize_history_outbox_delivered_total")
+            .await
+            == 100
+    })
+    .await;
+    assert_eq!(stored_originals(&db).await, sorted(phrases));
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics
+            .contains("figachechnaya_figalize_history_outbox_dropped_total{reason=\"rejected\"} 0"),
+        "{metrics}"
+    );
+    // The halves went as batches (one by one, the batch route would have answered only 413).
+    let history_metrics = reqwest::get(format!("http://{history_addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let batches_taken = history_metrics.lines().any(|line| {
+        line.starts_with("figachechnaya_history_http_requests_total{")
+            && line.contains("route=\"/api/append/batch/\"")
+            && line.contains("status=\"200\"")
+    });
+    assert!(batches_taken, "{history_metrics}");
 }
 
 #[tokio::test]

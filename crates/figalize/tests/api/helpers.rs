@@ -92,14 +92,24 @@ pub fn free_port() -> SocketAddr {
 
 /// Starts history, on a fresh database, at the address figalize was told.
 pub async fn start_history_at(addr: SocketAddr) -> (TestDatabase, RunningService) {
+    start_history_with(addr, &[]).await
+}
+
+/// [`start_history_at`], with more settings.
+pub async fn start_history_with(
+    addr: SocketAddr,
+    extra: &[(&str, &str)],
+) -> (TestDatabase, RunningService) {
     let db = TestDatabase::create().await;
     let port = addr.port().to_string();
-    let history = history::build(&Env::from_pairs([
+    let mut vars = vec![
         ("HISTORY_API_PORT", port.as_str()),
         ("DATABASE_URL", db.url.as_str()),
-    ]))
-    .await
-    .expect("history starts on the port figalize was told");
+    ];
+    vars.extend_from_slice(extra);
+    let history = history::build(&Env::from_pairs(vars))
+        .await
+        .expect("history starts on the port figalize was told");
     (db, RunningService::start(history))
 }
 

@@ -334,7 +334,6 @@ async fn a_batch_must_hold_from_one_to_256_entries_each_with_an_id() {
 
     let entry = json!({"id": "x", "original": "да", "figalized": "Фига"});
     let many = json!({"entries": vec![entry; 257]});
-    let app = spawn_app_on(Backing::postgres().await, &[("MAX_BODY_BYTES", "65536")]).await;
     expect_error(
         app.post_json("/api/append/batch/", &many).await,
         400,
@@ -350,4 +349,94 @@ async fn a_batch_must_hold_from_one_to_256_entries_each_with_an_id() {
     )
     .await;
     assert_eq!(app.count().await, 0);
+}
+
+#[tokio::test]
+async fn a_full_batch_passes_the_internal_body_limit_and_a_larger_body_is_413() {
+    let entries: Vec<Value> = (0..256)
+        .map(|n| {
+            json!({
+                "id": format!("full-{n:03}"),
+                "original": "красивая машина едет",
+                "figalized": "Фигасивая Фигашина Фигедет",
+            })
+        })
+        .collect();
+    let full = json!({ "entries": entries });
+    assert!(
+        full.to_string().len() > 8 * 1024,
+        "over the public MAX_BODY_BYTES"
+    );
+    let app = spawn_app().await;
+    let response = app.post_json("/api/append/batch/", &full).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.count().await, 256);
+
+    let app = spawn_app_on(
+        Backing::postgres().await,
+        &[("MAX_INTERNAL_BODY_BYTES", "16384")],
+    )
+    .await;
+    expect_error(
+        app.post_json("/api/append/batch/", &full).await,
+        413,
+        "payload_too_large",
+    )
+    .await;
+    assert_eq!(app.count().await, 0);
+}
+
+/// Each entry of a batch gets its own row whatever the order of their ids, on both stores;
+/// a batch that repeats an id, or brings one already stored, still stores each id once.
+#[tokio::test]
+async fn a_batch_maps_each_entry_to_its_row_and_stores_each_id_once() {
+    for backing in [Backing::postgres().await, Backing::sqlite()] {
+        let app = spawn_app_on(backing, &[]).await;
+        let words = ["каюк", "тихий", "дон", "велосипед"];
+        let entry = |id: &str, word: &str| json!({"id": id, "original": word, "figalized": "Фига"});
+        // Ids out of their sorted order: the rows go in sorted, the answers come back in order.
+        let fresh = json!({"entries": [
+            entry("z-1", words[0]), entry("a-2", words[1]), entry("m-3", words[2]),
+        ]});
+        let answer: Value = app
+            .post_json("/api/append/batch/", &fresh)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let ids: Vec<i64> = answer["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|result| {
+                assert_eq!(result["created"], true, "{answer}");
+                result["id"].as_i64().unwrap()
+            })
+            .collect();
+        let stored = app.get_json("/api/gethistory/?limit=10").await;
+        for (id, word) in ids.iter().zip(words) {
+            let row = stored.as_array().unwrap().iter().find(|row| row[0] == *id);
+            assert_eq!(row.map(|row| row[1].clone()), Some(json!(word)), "{stored}");
+        }
+
+        // One id stored before, one new id twice.
+        let mixed = json!({"entries": [
+            entry("m-3", words[2]), entry("b-4", words[3]), entry("b-4", words[3]),
+        ]});
+        let answer: Value = app
+            .post_json("/api/append/batch/", &mixed)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let results = &answer["results"];
+        assert_eq!(
+            results[0],
+            json!({"status": "stored", "id": ids[2], "created": false})
+        );
+        assert_eq!(results[1]["created"], true, "{answer}");
+        assert_eq!(results[2]["created"], false, "{answer}");
+        assert_eq!(results[2]["id"], results[1]["id"]);
+        assert_eq!(app.count().await, 4);
+    }
 }
