@@ -61,10 +61,23 @@ FIGALIZE_BODY = '{"schema_id": 0, "phrase": "велосипед"}'
 APPEND_BODY = '{"original": "велосипед", "figalized": "Фигосипед"}'
 IMAGE_URL_BODY = '{"phrase": "Фигосипед"}'
 # What figalize's outbox sends history at its maximum rate: full batches of fresh entries for
-# FIGALIZE_BODY's phrase, as many as its default OUTBOX_BATCH_BYTES (7 KiB) holds by its own
-# measure (the id, both phrases, the request id and 64 bytes of envelope each).
+# FIGALIZE_BODY's phrase, as many as its defaults (.env.example's OUTBOX_BATCH_ENTRIES and
+# OUTBOX_BATCH_BYTES) hold by its own measure: the id, both phrases, the request id and 64
+# bytes of envelope each. The baseline's from its own .env.example, as its figalize sent them.
 BATCH_PATH = "/api/append/batch/"
-BATCH_ENTRIES = 7 * 1024 // (36 + len("велосипед".encode()) + len("Фигосипед".encode()) + 36 + 64)
+BATCH_ENTRY_BYTES = 36 + len("велосипед".encode()) + len("Фигосипед".encode()) + 36 + 64
+
+
+def outbox_batch_entries(env_example: Path) -> int:
+    settings = dict(line.split("=", 1) for line in env_example.read_text().splitlines()
+                    if "=" in line and not line.startswith("#"))
+    entries = int(settings.get("OUTBOX_BATCH_ENTRIES", "256"))
+    return min(entries, int(settings["OUTBOX_BATCH_BYTES"]) // BATCH_ENTRY_BYTES)
+
+
+BATCH_ENTRIES = outbox_batch_entries(Path(__file__).resolve().parent.parent / ".env.example")
+BASELINE_BATCH_ENTRIES = (outbox_batch_entries(Path(os.environ["BASELINE_SOURCE"]) / ".env.example")
+                          if os.environ.get("BASELINE_SOURCE") else BATCH_ENTRIES)
 # A distroless/static base layer, as docker/services.Dockerfile uses (about 2 MB).
 IMAGE_BASE_BYTES = 2_000_000
 
@@ -505,7 +518,8 @@ def run(procs: dict[str, Service], commit: str, started: datetime.datetime) -> i
             procs[name].start()
         baseline = {
             "figalize": ("figalize-baseline", lambda: figalize_run(procs["figalize-baseline"], procs["history"])),
-            "history-batch": ("history-batch-baseline", lambda: batch_run(procs["history-baseline"], ordered=False)),
+            "history-batch": ("history-batch-baseline",
+                              lambda: batch_run(procs["history-baseline"], BASELINE_BATCH_ENTRIES, ordered=False)),
             "site-figalize": ("site-figalize-baseline", lambda: site_run(procs["site-baseline"])),
         }
     scenarios = {}
@@ -514,7 +528,7 @@ def run(procs: dict[str, Service], commit: str, started: datetime.datetime) -> i
         "figalize": lambda: figalize_run(procs["figalize"], procs["history"]),
         "getschemas": lambda: wrk(procs["figalize"].url("/api/getschemas/"), None),
         "append": lambda: append_run(procs["history"]),
-        "history-batch": lambda: batch_run(procs["history"]),
+        "history-batch": lambda: batch_run(procs["history"], BATCH_ENTRIES),
         "getimageurl": lambda: wrk(procs["imagizer"].url("/api/getimageurl/"), IMAGE_URL_BODY),
         "site-figalize": lambda: site_run(procs["site"]),
     }.items():
@@ -682,14 +696,14 @@ end
 BATCHES_SENT = [0]
 
 
-def batch_run(history: Service, ordered: bool = True) -> Load:
+def batch_run(history: Service, entries: int, ordered: bool = True) -> Load:
     """History's capacity on figalize's path: BATCH_CONNECTIONS clients (figalize's outbox
-    sends as many batches at once) each sending batches of BATCH_ENTRIES fresh entries; the rate
+    sends as many batches at once) each sending batches of `entries` fresh entries; the rate
     is rows committed per second. The ids are time-ordered as figalize makes them, or random
     (UUIDv4) as the baseline's figalize made them."""
     BATCHES_SENT[0] += 1
     before = history_rows(history)
-    script = BATCH_SCRIPT.format(entries=BATCH_ENTRIES, run=f"{os.getpid():08x}{BATCHES_SENT[0]:04x}",
+    script = BATCH_SCRIPT.format(entries=entries, run=f"{os.getpid():08x}{BATCHES_SENT[0]:04x}",
                                  ordered="true" if ordered else "false", seed=int(time.time()) + BATCHES_SENT[0])
     load = wrk(history.url(BATCH_PATH), None, BATCH_CONNECTIONS, script=script)
     time.sleep(0.5)  # the last batches' commits
@@ -789,7 +803,7 @@ def render(commit, started, results, half, figalize_max, pipeline, stores, procs
         "getschemas": "`GET /api/getschemas/`",
         "append": f"`POST /api/append/`, {APPEND_CONNECTIONS} connections (committed rows/s)",
         "history-batch": f"`POST /api/append/batch/`, {BATCH_CONNECTIONS} connections, {BATCH_ENTRIES} entries a batch (committed rows/s)",
-        "history-batch-baseline": f"baseline `{BASELINE_COMMIT}`: `POST /api/append/batch/`, its figalize's random ids (committed rows/s)",
+        "history-batch-baseline": f"baseline `{BASELINE_COMMIT}`: `POST /api/append/batch/`, {BASELINE_BATCH_ENTRIES} entries a batch with random ids, as its figalize sent them (committed rows/s)",
         "getimageurl": "`POST /api/getimageurl/` (image stored)",
         "site-figalize": "one process: `POST /api/figalize/` (SQLite, in-process queue; answered 200/s)",
         "figalize-baseline": f"baseline `{BASELINE_COMMIT}`: `POST /api/figalize/` (answered 200/s)",

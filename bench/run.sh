@@ -40,7 +40,7 @@ if [ -n "${BASELINE:-}" ]; then
   fi
   (cd "$baseline_dir/src" &&
     CARGO_TARGET_DIR="$baseline_dir/target" cargo build --release --locked -p figalize -p figachechnaya -p history --bins)
-  export BASELINE_COMMIT BASELINE_RELEASE="$baseline_dir/target/release"
+  export BASELINE_COMMIT BASELINE_RELEASE="$baseline_dir/target/release" BASELINE_SOURCE="$baseline_dir/src"
 fi
 
 ./ci/services/up.sh

@@ -68,14 +68,21 @@ impl Settings {
     /// variables, else an SQLite file at `$DATA_DIR/history.sqlite3`.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let defaults = WriterConfig::default();
+        let database = database(env)?;
+        // PostgreSQL inserts one batch while it flushes another's commit, and announces them in
+        // commit order; SQLite writes through one connection at a time.
+        let writers = match database {
+            Database::Postgres { .. } => 2,
+            Database::Sqlite { .. } => defaults.writers,
+        };
         let writer = WriterConfig {
             max_batch: env.positive("HISTORY_BATCH_MAX", defaults.max_batch)?,
             linger: env.millis("HISTORY_BATCH_LINGER_MS", defaults.linger)?,
-            writers: env.positive("HISTORY_WRITERS", defaults.writers)?,
+            writers: env.positive("HISTORY_WRITERS", writers)?,
             queue: env.positive("HISTORY_QUEUE", defaults.queue)?,
         };
         Ok(Self {
-            database: database(env)?,
+            database,
             writer,
             streams: common::streams::StreamsConfig::from_env(env)?,
             min_free_bytes: env.or("HISTORY_MIN_FREE_BYTES", DEFAULT_MIN_FREE_BYTES)?,

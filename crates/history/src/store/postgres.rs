@@ -1,6 +1,7 @@
 //! The PostgreSQL adapter.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -11,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     Appended, COUNT, Committed, Entry, HistoryStore, LATEST, NewEntry, PoolUsage, StoreError,
-    StoreFuture, Watcher, newest_created, outcomes,
+    StoreFuture, Stored, Watcher, newest_created, outcomes,
 };
 
 /// History in PostgreSQL.
@@ -39,50 +40,94 @@ impl PostgresStore {
     }
 
     /// One statement inserts the batch, bumps the total and returns both: a single round trip
-    /// and one commit per batch. Ids that already existed (retries) are looked up after.
+    /// and one commit per batch. Entries whose ids are all new (the rule: a retry is rare) go
+    /// in without a check per row; a batch with an id already stored fails that statement and
+    /// goes again through the one that skips stored ids.
     async fn append_batch(&self, entries: &[NewEntry]) -> Result<Appended, StoreError> {
-        let ids: Vec<&str> = entries.iter().map(|e| e.append_id.as_str()).collect();
-        let originals: Vec<&str> = entries.iter().map(|e| e.original.as_str()).collect();
-        let figalized: Vec<&str> = entries.iter().map(|e| e.figalized.as_str()).collect();
         // Rows go in sorted by append id, so two batches that share ids (a retry racing its
-        // first attempt) lock them in the same order and cannot deadlock. The newest row and the
-        // count are announced on a channel every instance listens to; PostgreSQL delivers the
-        // notification at commit, in commit order.
-        let row = sqlx::query(
-            "with inserted as (
-                 insert into history (append_id, original, figalized)
-                 select * from unnest($1::text[], $2::text[], $3::text[]) as t(append_id, original, figalized)
-                 order by append_id
-                 on conflict (append_id) do nothing
-                 returning append_id, id, original, figalized
-             ),
-             total as (
-                 update history_total set total = total + (select count(*) from inserted)
-                 returning total
-             ),
-             announced as (
-                 select pg_notify('history_committed', json_build_object(
-                     'count', (select total from total),
-                     'id', id, 'original', original, 'figalized', figalized)::text)
-                 from (select id, original, figalized from inserted order by id desc limit 1) newest
-             )
-             select (select total from total),
-                    coalesce(array_agg(append_id), '{}'),
-                    coalesce(array_agg(id), '{}'),
-                    (select count(*) from announced)
-             from inserted",
-        )
-        .bind(&ids)
-        .bind(&originals)
-        .bind(&figalized)
-        .fetch_one(&self.pool)
-        .await?;
+        // first attempt) lock them in the same order and cannot deadlock.
+        let mut order: Vec<usize> = (0..entries.len()).collect();
+        order.sort_by(|&a, &b| entries[a].append_id.cmp(&entries[b].append_id));
+        let column = |field: fn(&NewEntry) -> &str| -> Vec<&str> {
+            order.iter().map(|&i| field(&entries[i])).collect()
+        };
+        let ids = column(|e| &e.append_id);
+        let originals = column(|e| &e.original);
+        let figalized = column(|e| &e.figalized);
+        match self
+            .insert_fresh(&order, entries, [&ids, &originals, &figalized])
+            .await
+        {
+            Err(StoreError::Other(sqlx::Error::Database(err))) if err.is_unique_violation() => {
+                self.insert_idempotent(entries, [&ids, &originals, &figalized])
+                    .await
+            }
+            inserted => inserted,
+        }
+    }
+
+    /// Inserts rows whose append ids are all new, given in `order` of their ids; fails with a
+    /// unique violation, storing nothing, if one is not. Each row's id comes back in the
+    /// order the rows went in, so no append id travels back.
+    async fn insert_fresh(
+        &self,
+        order: &[usize],
+        entries: &[NewEntry],
+        columns: [&Vec<&str>; 3],
+    ) -> Result<Appended, StoreError> {
+        let row = sqlx::query(&FRESH)
+            .bind(columns[0])
+            .bind(columns[1])
+            .bind(columns[2])
+            .fetch_one(&self.pool)
+            .await?;
+        let total: i64 = row.try_get(0)?;
+        let ids: Vec<i64> = row.try_get(1)?;
+        if ids.len() != entries.len() {
+            return Err(StoreError::Unexpected(
+                "a fresh insert stored another number of rows",
+            ));
+        }
+        let mut stored = vec![
+            Stored {
+                id: 0,
+                created: true
+            };
+            entries.len()
+        ];
+        for (&position, &id) in order.iter().zip(&ids) {
+            stored[position].id = id;
+        }
+        let newest = order.last().zip(ids.last()).map(|(&position, &id)| Entry {
+            id,
+            original: entries[position].original.clone(),
+            figalized: entries[position].figalized.clone(),
+        });
+        Ok(Appended {
+            stored,
+            total,
+            newest,
+        })
+    }
+
+    /// Inserts the rows whose append ids are new and looks up the ids of the others.
+    async fn insert_idempotent(
+        &self,
+        entries: &[NewEntry],
+        columns: [&Vec<&str>; 3],
+    ) -> Result<Appended, StoreError> {
+        let row = sqlx::query(&IDEMPOTENT)
+            .bind(columns[0])
+            .bind(columns[1])
+            .bind(columns[2])
+            .fetch_one(&self.pool)
+            .await?;
         let total: i64 = row.try_get(0)?;
         let created_ids: Vec<String> = row.try_get(1)?;
         let created_rows: Vec<i64> = row.try_get(2)?;
         let created: HashMap<String, i64> = created_ids.into_iter().zip(created_rows).collect();
         let existing: HashMap<String, i64> = if created.len() < entries.len() {
-            let missing: Vec<&str> = ids
+            let missing: Vec<&str> = columns[0]
                 .iter()
                 .copied()
                 .filter(|id| !created.contains_key(*id))
@@ -103,6 +148,50 @@ impl PostgresStore {
             newest: newest_created(entries, &created),
         })
     }
+}
+
+/// The insert of rows whose append ids are all new: answers the total and the new rows' ids in
+/// the order the rows went in.
+static FRESH: LazyLock<String> =
+    LazyLock::new(|| statement("", "coalesce(array_agg(id order by id), '{}')"));
+
+/// The insert that skips append ids already stored: answers the total and the new rows' append
+/// ids and ids, in one order.
+static IDEMPOTENT: LazyLock<String> = LazyLock::new(|| {
+    statement(
+        "on conflict (append_id) do nothing",
+        "coalesce(array_agg(append_id), '{}'), coalesce(array_agg(id), '{}')",
+    )
+});
+
+/// The insert of a batch: the rows in the order given (by append id), with `conflict` as
+/// their `on conflict` clause; then the total is bumped and the newest row and the count are
+/// announced on a channel every instance listens to (PostgreSQL delivers the notification at
+/// commit, in commit order). Answers the total and `answers` over the new rows.
+fn statement(conflict: &str, answers: &str) -> String {
+    format!(
+        "with inserted as (
+             insert into history (append_id, original, figalized)
+             select append_id, original, figalized
+             from unnest($1::text[], $2::text[], $3::text[]) with ordinality
+                 as t(append_id, original, figalized, position)
+             order by position
+             {conflict}
+             returning append_id, id, original, figalized
+         ),
+         total as (
+             update history_total set total = total + (select count(*) from inserted)
+             returning total
+         ),
+         announced as (
+             select pg_notify('history_committed', json_build_object(
+                 'count', (select total from total),
+                 'id', id, 'original', original, 'figalized', figalized)::text)
+             from (select id, original, figalized from inserted order by id desc limit 1) newest
+         )
+         select (select total from total), {answers}, (select count(*) from announced)
+         from inserted"
+    )
 }
 
 impl HistoryStore for PostgresStore {

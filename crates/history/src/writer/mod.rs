@@ -6,6 +6,7 @@
 //! with load and stay at one row when it is quiet.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use prometheus::{Histogram, HistogramOpts, IntCounter};
@@ -21,7 +22,8 @@ pub struct WriterConfig {
     pub max_batch: usize,
     /// How long to wait for more entries once the first has arrived (zero: take what is there).
     pub linger: Duration,
-    /// Writer tasks, each committing its own batches (more overlap commits with gathering).
+    /// Writer tasks, each committing its own batches: with more than one, one batch is
+    /// inserted while another's commit is flushed.
     pub writers: usize,
     /// Entries that may wait for a writer before appends wait for room.
     pub queue: usize,
@@ -30,10 +32,11 @@ pub struct WriterConfig {
 impl Default for WriterConfig {
     fn default() -> Self {
         Self {
-            max_batch: 512,
+            // Figalize's outbox sends 16 batches of 256 at once: they fit in one commit.
+            max_batch: 4096,
             linger: Duration::ZERO,
-            // One writer: batches grow with load (the next one gathers while this one commits),
-            // commits stay in order for the live stream, and measured best at 64 clients.
+            // Batches grow with load (the next one gathers while this one commits). PostgreSQL
+            // takes two at once (see `Settings`); SQLite has one writing connection.
             writers: 1,
             queue: 16_384,
         }
@@ -94,7 +97,7 @@ impl WriterMetrics {
                         "Rows per committed batch",
                     )
                     .buckets(vec![
-                        1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+                        1.0, 4.0, 16.0, 64.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0,
                     ]),
                 )
                 .expect("valid metric"),
@@ -127,11 +130,15 @@ impl BatchWriter {
     ) -> Self {
         let (queue, receiver) = mpsc::channel(config.queue.max(1));
         let receiver = Arc::new(Mutex::new(receiver));
+        let publisher = events.map(|events| Publisher {
+            events: events.clone(),
+            published: Arc::new(AtomicI64::new(i64::MIN)),
+        });
         for _ in 0..config.writers.max(1) {
             process.spawn(run_writer(
                 Arc::clone(&receiver),
                 Arc::clone(store),
-                events.cloned(),
+                publisher.clone(),
                 metrics.clone(),
                 config,
             ));
@@ -185,10 +192,28 @@ fn outcome(answer: Result<Outcome, oneshot::error::RecvError>) -> Outcome {
     })
 }
 
+/// Publishes the writers' commits to the live stream, newest only: of two writers, the one
+/// whose commit came second may publish first, and the stream must not step back after it.
+#[derive(Clone)]
+struct Publisher {
+    events: broadcast::Sender<Committed>,
+    /// The largest total published.
+    published: Arc<AtomicI64>,
+}
+
+impl Publisher {
+    fn publish(&self, committed: Committed) {
+        if self.published.fetch_max(committed.count, Ordering::AcqRel) < committed.count {
+            // Nobody listening is fine.
+            let _ = self.events.send(committed);
+        }
+    }
+}
+
 async fn run_writer(
     receiver: Arc<Mutex<mpsc::Receiver<Pending>>>,
     store: Arc<dyn HistoryStore>,
-    events: Option<broadcast::Sender<Committed>>,
+    publisher: Option<Publisher>,
     metrics: WriterMetrics,
     config: WriterConfig,
 ) {
@@ -212,14 +237,14 @@ async fn run_writer(
                 }
             }
         }
-        commit(&*store, &mut batch, events.as_ref(), &metrics).await;
+        commit(&*store, &mut batch, publisher.as_ref(), &metrics).await;
     }
 }
 
 async fn commit(
     store: &dyn HistoryStore,
     batch: &mut Vec<Pending>,
-    events: Option<&broadcast::Sender<Committed>>,
+    publisher: Option<&Publisher>,
     metrics: &WriterMetrics,
 ) {
     let (entries, replies): (Vec<NewEntry>, Vec<_>) =
@@ -237,9 +262,9 @@ async fn commit(
             #[allow(clippy::cast_precision_loss)]
             metrics.batch_size.observe(entries.len() as f64);
             // The stream hears of the commit before the appenders do, so a page never learns
-            // of an entry later than the client that made it. Nobody listening is fine.
-            if let (Some(events), Some(entry)) = (events, appended.newest) {
-                let _ = events.send(Committed {
+            // of an entry later than the client that made it.
+            if let (Some(publisher), Some(entry)) = (publisher, appended.newest) {
+                publisher.publish(Committed {
                     entry,
                     count: appended.total,
                 });

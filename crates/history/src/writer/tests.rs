@@ -121,3 +121,29 @@ async fn appends_queued_during_a_commit_go_into_one_batch_and_each_waits_for_its
     }
     assert_eq!(*recording.batches.lock().unwrap(), vec![1, 49]);
 }
+
+#[test]
+fn the_stream_never_steps_back_to_an_older_commit() {
+    let (events, mut received) = broadcast::channel(8);
+    let publisher = Publisher {
+        events,
+        published: Arc::new(AtomicI64::new(i64::MIN)),
+    };
+    let committed = |count: i64| Committed {
+        entry: Entry {
+            id: count,
+            original: "велосипед".into(),
+            figalized: "Фигосипед".into(),
+        },
+        count,
+    };
+    // Two writers: the commit that made the total 5 is published after the one that made it 7.
+    for count in [3, 7, 5, 8] {
+        publisher.publish(committed(count));
+    }
+    let mut counts = Vec::new();
+    while let Ok(event) = received.try_recv() {
+        counts.push(event.count);
+    }
+    assert_eq!(counts, vec![3, 7, 8]);
+}
