@@ -2,6 +2,8 @@
 
 use sqlx::Connection;
 
+use common::testing::{RunningService, TestDatabase};
+
 use crate::helpers::{
     free_port, russian_number, sorted, spawn_app_with, start_history_at, start_history_with,
     stored_originals,
@@ -92,27 +94,33 @@ async fn a_full_outbox_refuses_with_503_and_loses_nothing_it_accepted() {
     assert_eq!(app.figalize(0, &russian_number(6)).await.status(), 200);
 }
 
-#[tokio::test]
-async fn a_history_without_the_batch_route_gets_the_entries_one_by_one() {
+/// Figalizes `phrases` phrases while history is away, so that they go out as batches once it
+/// is up, to `batch_path` on it; starts history with `history_settings`; once all are
+/// delivered, checks that history stored exactly them and none was dropped. Answers history,
+/// still running, and its database.
+async fn delivered_as_batches(
+    phrases: usize,
+    batch_path: &str,
+    history_settings: &[(&str, &str)],
+) -> (TestDatabase, RunningService) {
     let history_addr = free_port();
     let url = format!("http://{history_addr}/api/append/");
-    let missing = format!("http://{history_addr}/api/append/missing/");
+    let batch_url = format!("http://{history_addr}{batch_path}");
     let app = spawn_app_with(&[
         ("HISTORY_APPEND_URL", &url),
-        ("HISTORY_BATCH_URL", &missing),
+        ("HISTORY_BATCH_URL", &batch_url),
         ("OUTBOX_MAX_BACKOFF_MS", "200"),
     ])
     .await;
-    // Queued while history is away, so they go out as batches once it is up.
-    let phrases: Vec<String> = (0..40).map(russian_number).collect();
+    let phrases: Vec<String> = (0..phrases).map(russian_number).collect();
     for phrase in &phrases {
         assert_eq!(app.figalize(1, phrase).await.status(), 200);
     }
-    let (db, _history) = start_history_at(history_addr).await;
+    let (db, history) = start_history_with(history_addr, history_settings).await;
     common::testing::wait_until_async("the outbox to drain", || async {
         app.metric("figachechnaya_figalize_history_outbox_delivered_total")
             .await
-            == 40
+            == i64::try_from(phrases.len()).unwrap()
     })
     .await;
     assert_eq!(stored_originals(&db).await, sorted(phrases));
@@ -122,45 +130,25 @@ async fn a_history_without_the_batch_route_gets_the_entries_one_by_one() {
             .contains("figachechnaya_figalize_history_outbox_dropped_total{reason=\"rejected\"} 0"),
         "{metrics}"
     );
+    (db, history)
+}
+
+#[tokio::test]
+async fn a_history_without_the_batch_route_gets_the_entries_one_by_one() {
+    delivered_as_batches(40, "/api/append/missing/", &[]).await;
 }
 
 #[tokio::test]
 async fn a_batch_over_historys_body_limit_goes_again_in_halves() {
-    let history_addr = free_port();
-    let url = format!("http://{history_addr}/api/append/");
-    let app = spawn_app_with(&[
-        ("HISTORY_APPEND_URL", &url),
-        ("OUTBOX_MAX_BACKOFF_MS", "200"),
-    ])
+    // 100 entries go as one batch of about 17 KiB of JSON, four times what this history takes.
+    let (_db, history) = delivered_as_batches(
+        100,
+        "/api/append/batch/",
+        &[("MAX_INTERNAL_BODY_BYTES", "4096")],
+    )
     .await;
-    // Queued while history is away, so they go out as one batch once it is up: about 17 KiB
-    // of JSON, four times what this history takes.
-    let phrases: Vec<String> = (0..100).map(russian_number).collect();
-    for phrase in &phrases {
-        assert_eq!(app.figalize(1, phrase).await.status(), 200);
-    }
-    let (db, _history) =
-        start_history_with(history_addr, &[("MAX_INTERNAL_BODY_BYTES", "4096")]).await;
-    common::testing::wait_until_async("the outbox to drain", || async {
-        app.metric("figachechnaya_figalize_history_outbox_delivered_total")
-            .await
-            == 100
-    })
-    .await;
-    assert_eq!(stored_originals(&db).await, sorted(phrases));
-    let metrics = app.get("/metrics").await.text().await.unwrap();
-    assert!(
-        metrics
-            .contains("figachechnaya_figalize_history_outbox_dropped_total{reason=\"rejected\"} 0"),
-        "{metrics}"
-    );
     // The halves went as batches (one by one, the batch route would have answered only 413).
-    let history_metrics = reqwest::get(format!("http://{history_addr}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let history_metrics = history.get("/metrics").await.text().await.unwrap();
     let batches_taken = history_metrics.lines().any(|line| {
         line.starts_with("figachechnaya_history_http_requests_total{")
             && line.contains("route=\"/api/append/batch/\"")

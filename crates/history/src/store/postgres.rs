@@ -75,12 +75,7 @@ impl PostgresStore {
         entries: &[NewEntry],
         columns: [&Vec<&str>; 3],
     ) -> Result<Appended, StoreError> {
-        let row = sqlx::query(&FRESH)
-            .bind(columns[0])
-            .bind(columns[1])
-            .bind(columns[2])
-            .fetch_one(&self.pool)
-            .await?;
+        let row = self.insert(&FRESH, columns).await?;
         let total: i64 = row.try_get(0)?;
         let ids: Vec<i64> = row.try_get(1)?;
         if ids.len() != entries.len() {
@@ -110,18 +105,28 @@ impl PostgresStore {
         })
     }
 
+    /// Runs one of the insert statements over the batch's columns.
+    async fn insert(
+        &self,
+        statement: &str,
+        columns: [&Vec<&str>; 3],
+    ) -> Result<sqlx::postgres::PgRow, sqlx::Error> {
+        let [append_ids, originals, figalized] = columns;
+        sqlx::query(statement)
+            .bind(append_ids)
+            .bind(originals)
+            .bind(figalized)
+            .fetch_one(&self.pool)
+            .await
+    }
+
     /// Inserts the rows whose append ids are new and looks up the ids of the others.
     async fn insert_idempotent(
         &self,
         entries: &[NewEntry],
         columns: [&Vec<&str>; 3],
     ) -> Result<Appended, StoreError> {
-        let row = sqlx::query(&IDEMPOTENT)
-            .bind(columns[0])
-            .bind(columns[1])
-            .bind(columns[2])
-            .fetch_one(&self.pool)
-            .await?;
+        let row = self.insert(&IDEMPOTENT, columns).await?;
         let total: i64 = row.try_get(0)?;
         let created_ids: Vec<String> = row.try_get(1)?;
         let created_rows: Vec<i64> = row.try_get(2)?;
