@@ -732,8 +732,11 @@ def cut_off_by_kills(outcome: Outcome, answers: list[Answer]) -> None:
     for kill in outcome.kills:
         unanswered = [a for a in answers
                       if a.status is None and a.port == kill.port and a.done >= kill.at and a.sent <= kill.ready]
-        outcome.cut_off += sum(1 for a in unanswered if a.sent < kill.gone)
-        outcome.refused_until_ready += sum(1 for a in unanswered if a.sent >= kill.gone)
+        # A connection refused never reached the process: it was sent after the death, even
+        # when that was before the suite saw the process gone.
+        in_flight = [a for a in unanswered if a.sent < kill.gone and a.error != "ConnectionRefusedError"]
+        outcome.cut_off += len(in_flight)
+        outcome.refused_until_ready += len(unanswered) - len(in_flight)
 
 
 def settle_and_count(target: Services | OneProcessSite, outcome: Outcome, answers: list[Answer]) -> None:
